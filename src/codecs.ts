@@ -1,0 +1,359 @@
+/**
+ * Codecs: how keys and values of each type are stored in shared memory.
+ *
+ * The built-in codecs have fast paths inside the map (string keys are kept
+ * as UTF-16 and hashed in place, numbers as float64, and so on). A user codec
+ * turns its values into bytes and back.
+ *
+ * @module
+ */
+
+import {
+  BigIntKeys,
+  BigIntValues,
+  BooleanKeys,
+  BooleanValues,
+  ByteKeys,
+  ByteValues,
+  Int32Keys,
+  Int32Values,
+  JsonValues,
+  type KeyStorage,
+  NumberKeys,
+  NumberValues,
+  StringKeys,
+  StringValues,
+  typeError,
+  type ValueStorage,
+} from "./storage.ts";
+
+/**
+ * Turns values of type `T` into bytes and back.
+ *
+ * A codec used for keys must be `canonical`: equal keys must encode to equal
+ * bytes and different keys to different bytes, because the map hashes and
+ * compares the bytes (the analogue of flashmap's `TrustedHashEq`). `create`
+ * refuses a codec that does not say so as a key codec.
+ *
+ * @typeParam T The type of the values the codec stores.
+ *
+ * @example A user codec for `Date` keys
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { type Codec, codecs, create } from "@x/flashmap";
+ *
+ * const date: Codec<Date> & { canonical: true } = {
+ *   name: "example.date",
+ *   canonical: true,
+ *   encode: (value) => codecs.number.encode(value.getTime()),
+ *   decode: (bytes) => new Date(codecs.number.decode(bytes)),
+ * };
+ * const [write, read] = create({ key: date, value: codecs.string });
+ * write.guard().insert(new Date(0), "epoch").publish();
+ * assertEquals(read.get(new Date(0)), "epoch");
+ * ```
+ */
+export interface Codec<T> {
+  /**
+   * Names the codec in read-handle tokens: `attach` in another worker finds
+   * a built-in codec by this name, or checks a user codec passed to it.
+   */
+  readonly name: string;
+  /** `true` when equal values always encode to equal bytes, and different values to different bytes. */
+  readonly canonical: boolean;
+  /** Encodes a value; throws a `TypeError` or `RangeError` for a value it cannot take. */
+  encode(value: T): Uint8Array;
+  /** Decodes what `encode` returned (a copy, outside shared memory). */
+  decode(bytes: Uint8Array): T;
+}
+
+/**
+ * A codec that may be used for keys: equal keys encode to equal bytes.
+ *
+ * @typeParam T The type of the keys.
+ *
+ * @example
+ * ```ts
+ * import { type KeyCodec, codecs } from "@x/flashmap";
+ *
+ * const key: KeyCodec<number> = codecs.int32;
+ * ```
+ */
+export interface KeyCodec<T> extends Codec<T> {
+  /** Always `true` for a key codec. */
+  readonly canonical: true;
+}
+
+interface Storage {
+  key?: KeyStorage<unknown>;
+  value: ValueStorage<unknown>;
+}
+
+const builtins = new Map<string, Codec<unknown>>();
+const storageOf = new WeakMap<Codec<unknown>, Storage>();
+
+function builtin<C>(codec: C, storage: Storage): C {
+  const known = codec as Codec<unknown>;
+  builtins.set(known.name, known);
+  storageOf.set(known, storage);
+  return codec;
+}
+
+function littleEndian(
+  bytes: number,
+  fill: (view: DataView) => void,
+): Uint8Array {
+  const out = new Uint8Array(bytes);
+  fill(new DataView(out.buffer));
+  return out;
+}
+
+function exactLength(
+  bytes: Uint8Array,
+  length: number,
+  name: string,
+): DataView {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
+    throw new TypeError(
+      `Cannot decode ${name}: expected ${length} bytes, got ${
+        bytes instanceof Uint8Array ? bytes.length : typeof bytes
+      }`,
+    );
+  }
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function utf16Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length * 2);
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    out[2 * i] = unit & 0xff;
+    out[2 * i + 1] = unit >>> 8;
+  }
+  return out;
+}
+
+function utf16Text(bytes: Uint8Array): string {
+  if (bytes.length % 2 !== 0) {
+    throw new TypeError(
+      `Cannot decode string: expected an even number of bytes, got ${bytes.length}`,
+    );
+  }
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 2) {
+    text += String.fromCharCode(bytes[i] | (bytes[i + 1] << 8));
+  }
+  return text;
+}
+
+const stringKeys = new StringKeys();
+const int32Keys = new Int32Keys();
+const numberKeys = new NumberKeys();
+const bigintKeys = new BigIntKeys();
+const booleanKeys = new BooleanKeys();
+
+function copyBytes(value: unknown, action: string, what: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw typeError(action, what, "a Uint8Array", value);
+  }
+  return value;
+}
+
+const stringCodec: KeyCodec<string> = builtin({
+  name: "string",
+  canonical: true,
+  encode: (value: string) => utf16Bytes(stringKeys.prepare(value, "encode")),
+  decode: utf16Text,
+}, { key: stringKeys, value: new StringValues() });
+
+const numberCodec: KeyCodec<number> = builtin({
+  name: "number",
+  canonical: true,
+  encode: (value: number) => {
+    const canonical = numberKeys.prepare(value, "encode");
+    return littleEndian(8, (view) => view.setFloat64(0, canonical, true));
+  },
+  decode: (bytes: Uint8Array) =>
+    exactLength(bytes, 8, "number").getFloat64(0, true),
+}, { key: numberKeys, value: new NumberValues() });
+
+const int32Codec: KeyCodec<number> = builtin({
+  name: "int32",
+  canonical: true,
+  encode: (value: number) => {
+    const checked = int32Keys.prepare(value, "encode");
+    return littleEndian(4, (view) => view.setInt32(0, checked, true));
+  },
+  decode: (bytes: Uint8Array) =>
+    exactLength(bytes, 4, "int32").getInt32(0, true),
+}, { key: int32Keys, value: new Int32Values() });
+
+const bigintCodec: KeyCodec<bigint> = builtin({
+  name: "bigint",
+  canonical: true,
+  encode: (value: bigint) => {
+    const checked = bigintKeys.prepare(value, "encode");
+    return littleEndian(8, (view) => view.setBigInt64(0, checked, true));
+  },
+  decode: (bytes: Uint8Array) =>
+    exactLength(bytes, 8, "bigint").getBigInt64(0, true),
+}, { key: bigintKeys, value: new BigIntValues() });
+
+const booleanCodec: KeyCodec<boolean> = builtin({
+  name: "boolean",
+  canonical: true,
+  encode: (value: boolean) =>
+    Uint8Array.of(booleanKeys.prepare(value, "encode")),
+  decode: (bytes: Uint8Array) =>
+    exactLength(bytes, 1, "boolean").getUint8(0) !== 0,
+}, { key: booleanKeys, value: new BooleanValues() });
+
+const identity = (bytes: Uint8Array) => bytes;
+
+const bytesCodec: KeyCodec<Uint8Array> = builtin({
+  name: "bytes",
+  canonical: true,
+  encode: (value: Uint8Array) => copyBytes(value, "encode", "value").slice(),
+  decode: (bytes: Uint8Array) => bytes.slice(),
+}, {
+  key: new ByteKeys(
+    (key, action) => copyBytes(key, action, "key"),
+    identity,
+  ),
+  value: new ByteValues(
+    (value, action) => copyBytes(value, action, "value"),
+    identity,
+  ),
+});
+
+const jsonValues = new JsonValues<unknown>();
+const jsonCodec: Codec<unknown> = builtin({
+  name: "json",
+  canonical: false,
+  encode: (value: unknown) =>
+    new TextEncoder().encode(jsonValues.prepare(value, "encode")),
+  decode: (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)),
+}, { value: jsonValues });
+
+/**
+ * The built-in codecs.
+ *
+ * | codec | keys | values | stored as |
+ * | --- | --- | --- | --- |
+ * | `string` | yes | yes | UTF-16 code units (lone surrogates kept) |
+ * | `number` | yes | yes | float64; as keys `-0` is `0` and `NaN` is one key, as in `Map` |
+ * | `int32` | yes | yes | one 32-bit word |
+ * | `bigint` | yes | yes | 64-bit signed integer |
+ * | `boolean` | yes | yes | one word |
+ * | `bytes` | yes | yes | the bytes (`Uint8Array`; reads return copies) |
+ * | `json<T>()` | no | yes | JSON text; only plain JSON data is accepted |
+ *
+ * @example Choosing codecs
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { codecs, create } from "@x/flashmap";
+ *
+ * const [write, read] = create({
+ *   key: codecs.int32,
+ *   value: codecs.json<{ name: string }>(),
+ * });
+ * write.guard().insert(7, { name: "seven" }).publish();
+ * assertEquals(read.get(7), { name: "seven" });
+ * ```
+ */
+export const codecs: {
+  /** UTF-16 strings. */
+  readonly string: KeyCodec<string>;
+  /** float64 numbers, with `Map`'s key equality (SameValueZero). */
+  readonly number: KeyCodec<number>;
+  /** Integers from -2^31 to 2^31 - 1. */
+  readonly int32: KeyCodec<number>;
+  /** Integers from -2^63 to 2^63 - 1. */
+  readonly bigint: KeyCodec<bigint>;
+  /** `true` and `false`. */
+  readonly boolean: KeyCodec<boolean>;
+  /** Byte strings. */
+  readonly bytes: KeyCodec<Uint8Array>;
+  /**
+   * Plain JSON data (values only).
+   *
+   * @typeParam T The shape of the values.
+   * @returns The JSON codec, typed for `T`.
+   */
+  json<T = unknown>(): Codec<T>;
+} = Object.freeze({
+  string: stringCodec,
+  number: numberCodec,
+  int32: int32Codec,
+  bigint: bigintCodec,
+  boolean: booleanCodec,
+  bytes: bytesCodec,
+  json: <T = unknown>(): Codec<T> => jsonCodec as Codec<T>,
+});
+
+/** The built-in codec with this name, if any. */
+export function builtinCodec(name: string): Codec<unknown> | undefined {
+  return builtins.get(name);
+}
+
+function checkCodec(codec: unknown, role: "key" | "value"): Codec<unknown> {
+  const candidate = codec as Partial<Codec<unknown>> | null;
+  if (
+    typeof candidate !== "object" || candidate === null ||
+    typeof candidate.name !== "string" || candidate.name === "" ||
+    typeof candidate.encode !== "function" ||
+    typeof candidate.decode !== "function" ||
+    typeof candidate.canonical !== "boolean"
+  ) {
+    throw new TypeError(
+      `Cannot use the ${role} codec: expected a codec ({ name, canonical, encode, decode }), got ${
+        typeof codec === "object" ? "an object without them" : typeof codec
+      }`,
+    );
+  }
+  const known = builtins.get(candidate.name);
+  if (known !== undefined && known !== codec) {
+    throw new TypeError(
+      `Cannot use the ${role} codec: the name "${candidate.name}" belongs to a built-in codec`,
+    );
+  }
+  return candidate as Codec<unknown>;
+}
+
+function encodeWith(
+  codec: Codec<unknown>,
+): (value: unknown, action: string) => Uint8Array {
+  return (value) => {
+    const bytes = codec.encode(value);
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot use codec "${codec.name}": encode must return a Uint8Array, got ${typeof bytes}`,
+      );
+    }
+    return bytes;
+  };
+}
+
+/** How the map stores keys of this codec; throws for a codec that cannot be a key. */
+export function keyStorage<K>(codec: Codec<K>): KeyStorage<K> {
+  const checked = checkCodec(codec, "key");
+  const storage = storageOf.get(checked);
+  if (storage !== undefined) {
+    if (storage.key !== undefined) return storage.key as KeyStorage<K>;
+  } else if (checked.canonical) {
+    return new ByteKeys(
+      encodeWith(checked),
+      (bytes) => checked.decode(bytes) as K,
+    );
+  }
+  throw new TypeError(
+    `Cannot use codec "${checked.name}" for keys: it is not canonical (equal keys must encode to equal bytes)`,
+  );
+}
+
+/** How the map stores values of this codec. */
+export function valueStorage<V>(codec: Codec<V>): ValueStorage<V> {
+  const checked = checkCodec(codec, "value");
+  return (storageOf.get(checked)?.value as ValueStorage<V> | undefined) ??
+    new ByteValues(encodeWith(checked), (bytes) => checked.decode(bytes) as V);
+}

@@ -1,0 +1,132 @@
+/**
+ * What every handle of one map in one thread shares: the buffer, the
+ * control-word memory the protocol runs on, the key and value storage, and
+ * the list of this thread's read handles (so that the writer can tell a wait
+ * that would never end from one that will).
+ *
+ * @module
+ */
+
+import type { Codec } from "./codecs.ts";
+import {
+  E_KEY,
+  E_VALUE_LENGTH,
+  ENTRY_HEADER_WORDS,
+  H_SEED,
+  heapStart,
+  type MapViews,
+} from "./layout.ts";
+import { AtomicsMemory } from "./memory.ts";
+import type { KeyStorage, ValueStorage } from "./storage.ts";
+import type { TableRef } from "./table.ts";
+import type { Copy } from "./protocol.ts";
+
+/** The per-thread state of one read handle that its guards update. */
+export interface ReaderState {
+  readonly slot: number;
+  /** Word index of the handle's refcount. */
+  readonly refcount: number;
+  /** Live guards of this handle on copy 0 and copy 1. */
+  readonly live: [number, number];
+  closed: boolean;
+}
+
+/** The parts of a map every handle in this thread needs. */
+export interface MapContext<K, V> {
+  readonly buffer: SharedArrayBuffer;
+  /** Fixed views over the header and registry: they never move. */
+  readonly control: AtomicsMemory;
+  readonly keyCodec: Codec<K>;
+  readonly valueCodec: Codec<V>;
+  readonly keys: KeyStorage<K>;
+  readonly values: ValueStorage<V>;
+  readonly seed: number;
+  readonly maxReaders: number;
+  /** This thread's open read handles of the map. */
+  readonly localReaders: Set<ReaderState>;
+}
+
+const readersByBuffer = new WeakMap<SharedArrayBuffer, Set<ReaderState>>();
+
+/** A random tag of this thread, recorded in the registry slots it claims. */
+export const THREAD_TAG: number = crypto.getRandomValues(new Int32Array(1))[0];
+
+/** Builds the context of a map whose header is already written. */
+export function mapContext<K, V>(
+  buffer: SharedArrayBuffer,
+  maxReaders: number,
+  keyCodec: Codec<K>,
+  valueCodec: Codec<V>,
+  keys: KeyStorage<K>,
+  values: ValueStorage<V>,
+): MapContext<K, V> {
+  const control = new AtomicsMemory(
+    new Int32Array(buffer, 0, heapStart(maxReaders)),
+  );
+  let localReaders = readersByBuffer.get(buffer);
+  if (localReaders === undefined) {
+    readersByBuffer.set(buffer, localReaders = new Set());
+  }
+  return {
+    buffer,
+    control,
+    keyCodec,
+    valueCodec,
+    keys,
+    values,
+    seed: control.words[H_SEED],
+    maxReaders,
+    localReaders,
+  };
+}
+
+/** Live guards of this thread's read handles on `copy`. */
+export function localGuardsOn<K, V>(
+  context: MapContext<K, V>,
+  copy: Copy,
+): number {
+  let guards = 0;
+  for (const reader of context.localReaders) guards += reader.live[copy];
+  return guards;
+}
+
+/** What iteration yields: keys, values, or `[key, value]` pairs. */
+export type IterationMode = "keys" | "values" | "entries";
+
+/**
+ * Iterates the entries of a table, calling `check` before each step so that
+ * an iterator outliving its guard throws instead of reading freed memory.
+ */
+export function* iterateTable<K, V>(
+  views: MapViews,
+  table: TableRef,
+  keys: KeyStorage<K>,
+  values: ValueStorage<V>,
+  mode: IterationMode,
+  check: () => void,
+): Generator<unknown, undefined, undefined> {
+  const end = table.offset + 2 * (table.mask + 1);
+  for (let at = table.offset; at < end; at += 2) {
+    check();
+    const entry = views.i32[at + 1];
+    if (entry === 0) continue;
+    if (mode === "keys") yield keys.read(views, entry);
+    else if (mode === "values") yield readValue(views, keys, values, entry);
+    else yield [keys.read(views, entry), readValue(views, keys, values, entry)];
+  }
+}
+
+/** Decodes the value of an entry. */
+export function readValue<K, V>(
+  views: MapViews,
+  keys: KeyStorage<K>,
+  values: ValueStorage<V>,
+  entry: number,
+): V {
+  const i32 = views.i32;
+  return values.read(
+    views,
+    entry + ENTRY_HEADER_WORDS + keys.storedWords(i32[entry + E_KEY]),
+    i32[entry + E_VALUE_LENGTH],
+  );
+}

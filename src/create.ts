@@ -1,0 +1,456 @@
+/**
+ * Making a map (`create`, `Builder`) and joining one from another worker
+ * (`attach`): options, their checks, and the buffer's first layout.
+ *
+ * @module
+ */
+
+import {
+  builtinCodec,
+  type Codec,
+  codecs,
+  type KeyCodec,
+  keyStorage,
+  valueStorage,
+} from "./codecs.ts";
+import { mapContext } from "./context.ts";
+import { randomSeed } from "./hash.ts";
+import {
+  H_BUFFER_WORDS,
+  H_CURRENT_COPY,
+  H_LAYOUT,
+  H_MAGIC,
+  H_MAX_READERS,
+  H_SEED,
+  heapStart,
+  LAYOUT_VERSION,
+  MAGIC,
+  MapViews,
+} from "./layout.ts";
+import {
+  openReader,
+  type ReadHandle,
+  type ReadToken,
+  TOKEN_KIND,
+} from "./read.ts";
+import { slotsFor, writeTable } from "./table.ts";
+import { type WriteHandle, WriteHandleImpl, Writer } from "./write.ts";
+
+/**
+ * Options of {@linkcode create}.
+ *
+ * @typeParam K The type of the keys, from the key codec.
+ * @typeParam V The type of the values, from the value codec.
+ *
+ * @example
+ * ```ts
+ * import { codecs, create, type MapOptions } from "@x/flashmap";
+ *
+ * const options: MapOptions<number, string> = {
+ *   key: codecs.int32,
+ *   value: codecs.string,
+ *   capacity: 10_000,
+ * };
+ * const [write, read] = create(options);
+ * ```
+ */
+export interface MapOptions<K, V> {
+  /** How keys are stored; `codecs.string` by default. Must be canonical. */
+  key?: KeyCodec<K>;
+  /** How values are stored; `codecs.string` by default. */
+  value?: Codec<V>;
+  /** Entries the map holds before its tables first grow (default 0). */
+  capacity?: number;
+  /** Read handles that may be open at once, across all workers (default 256). */
+  maxReaders?: number;
+  /**
+   * The most bytes the map's buffer may grow to (default 4 GiB, at most
+   * 8 GiB). Only address space is reserved up front.
+   */
+  maxBytes?: number;
+  /** The hash seed, an int32; random by default. */
+  seed?: number;
+}
+
+/** Default read handles that may be open at once. */
+export const DEFAULT_MAX_READERS = 256;
+/** Default size limit of a map's buffer. */
+export const DEFAULT_MAX_BYTES = 4 * 1024 ** 3;
+const MAX_MAX_BYTES = 8 * 1024 ** 3 - 8;
+const MAX_READERS_LIMIT = 65_536;
+const MAX_CAPACITY = 2 ** 28;
+const INITIAL_GROWTH_BYTES = 64 * 1024;
+
+function checkInteger(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot create the map: ${name} must be a number, got ${typeof value}`,
+    );
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `Cannot create the map: ${name} must be an integer from ${min} to ${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Creates a map and returns its one write handle and a first read handle.
+ *
+ * @typeParam K The type of the keys (from `options.key`; `string` by default).
+ * @typeParam V The type of the values (from `options.value`; `string` by default).
+ * @param options Codecs, sizes and limits.
+ * @returns `[write, read]`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { codecs, create } from "@x/flashmap";
+ *
+ * const [write, read] = create({ key: codecs.int32, value: codecs.number });
+ * {
+ *   using guard = write.guard();
+ *   guard.insert(1, 0.5);
+ * }
+ * assertEquals(read.get(1), 0.5);
+ * ```
+ */
+export function create<K = string, V = string>(
+  options: MapOptions<K, V> = {},
+): [WriteHandle<K, V>, ReadHandle<K, V>] {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot create the map: options must be an object, got ${
+        options === null ? "null" : typeof options
+      }`,
+    );
+  }
+  const keyCodec = (options.key ?? codecs.string) as Codec<K>;
+  const valueCodec = (options.value ?? codecs.string) as Codec<V>;
+  const keys = keyStorage(keyCodec);
+  const values = valueStorage(valueCodec);
+  const capacity = checkInteger(
+    "capacity",
+    options.capacity ?? 0,
+    0,
+    MAX_CAPACITY,
+  );
+  const maxReaders = checkInteger(
+    "maxReaders",
+    options.maxReaders ?? DEFAULT_MAX_READERS,
+    1,
+    MAX_READERS_LIMIT,
+  );
+  const maxBytes = Math.floor(
+    checkInteger(
+      "maxBytes",
+      options.maxBytes ?? DEFAULT_MAX_BYTES,
+      1,
+      MAX_MAX_BYTES,
+    ) / 8,
+  ) * 8;
+  const seed = options.seed === undefined
+    ? randomSeed()
+    : checkInteger("seed", options.seed, -(2 ** 31), 2 ** 31 - 1);
+
+  const start = heapStart(maxReaders);
+  const slots = slotsFor(capacity);
+  const tablesEnd = start + 4 * slots;
+  const needed = tablesEnd * 4;
+  if (needed > maxBytes) {
+    throw new RangeError(
+      `Cannot create the map: maxBytes must be at least ${needed} for ${maxReaders} readers and capacity ${capacity}, got ${maxBytes}`,
+    );
+  }
+  const initial = Math.min(
+    maxBytes,
+    Math.ceil((needed + INITIAL_GROWTH_BYTES) / INITIAL_GROWTH_BYTES) *
+      INITIAL_GROWTH_BYTES,
+  );
+  const buffer = new SharedArrayBuffer(initial, { maxByteLength: maxBytes });
+  const views = new MapViews(buffer);
+  const i32 = views.i32;
+  i32[H_MAGIC] = MAGIC;
+  i32[H_LAYOUT] = LAYOUT_VERSION;
+  i32[H_BUFFER_WORDS] = views.words;
+  i32[H_CURRENT_COPY] = 0;
+  i32[H_SEED] = seed;
+  i32[H_MAX_READERS] = maxReaders;
+  writeTable(i32, 0, { offset: start, mask: slots - 1, size: 0 });
+  writeTable(i32, 1, { offset: start + 2 * slots, mask: slots - 1, size: 0 });
+
+  const context = mapContext(
+    buffer,
+    maxReaders,
+    keyCodec,
+    valueCodec,
+    keys,
+    values,
+  );
+  const writer = new Writer(context, views, tablesEnd, maxBytes);
+  return [new WriteHandleImpl(writer), openReader(context)];
+}
+
+function notAToken(detail: string): TypeError {
+  return new TypeError(
+    `Cannot attach to the map: expected a token from ReadHandle.share(), ${detail}`,
+  );
+}
+
+/**
+ * Opens a read handle of a map from a token made by `ReadHandle.share()`,
+ * usually in another worker. Built-in codecs are found by name; a map with
+ * user codecs needs the same codecs passed again.
+ *
+ * Throws a `TypeError` for anything that is not a token of this library's
+ * layout version, and {@linkcode ReaderLimitError} when the map has no free
+ * reader slot.
+ *
+ * @typeParam K The type of the keys.
+ * @typeParam V The type of the values.
+ * @param token What `share()` returned (after `postMessage`).
+ * @param codecs The map's user codecs, if it has any.
+ * @returns A read handle of this thread.
+ *
+ * @example In a worker
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { attach, create } from "@x/flashmap";
+ *
+ * const [write, read] = create();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert("greeting", "hello");
+ * }
+ * // self.onmessage = (event) => { const read = attach(event.data); ... }
+ * using attached = attach(read.share());
+ * assertEquals(attached.get("greeting"), "hello");
+ * ```
+ */
+export function attach<K = string, V = string>(
+  token: ReadToken<K, V>,
+  codecs: { key?: KeyCodec<K>; value?: Codec<V> } = {},
+): ReadHandle<K, V> {
+  if (typeof token !== "object" || token === null) {
+    throw notAToken(`got ${token === null ? "null" : typeof token}`);
+  }
+  const candidate = token as Partial<ReadToken<K, V>>;
+  if (candidate.kind !== TOKEN_KIND) {
+    throw notAToken(`got an object without kind "${TOKEN_KIND}"`);
+  }
+  if (candidate.layout !== LAYOUT_VERSION) {
+    throw new TypeError(
+      `Cannot attach to the map: the token has layout version ${candidate.layout}, this library reads version ${LAYOUT_VERSION}`,
+    );
+  }
+  const buffer = candidate.buffer;
+  if (!(buffer instanceof SharedArrayBuffer) || !buffer.growable) {
+    throw notAToken("whose buffer is a growable SharedArrayBuffer");
+  }
+  const header = new Int32Array(buffer, 0, 8);
+  if (header[H_MAGIC] !== MAGIC || header[H_LAYOUT] !== LAYOUT_VERSION) {
+    throw notAToken("but its buffer does not hold a map of this layout");
+  }
+  const keyCodec = codecFor("key", candidate.key, codecs.key);
+  const valueCodec = codecFor("value", candidate.value, codecs.value);
+  const context = mapContext(
+    buffer,
+    header[H_MAX_READERS],
+    keyCodec,
+    valueCodec,
+    keyStorage(keyCodec),
+    valueStorage(valueCodec),
+  );
+  return openReader(context);
+}
+
+function codecFor<T>(
+  role: "key" | "value",
+  name: unknown,
+  given: Codec<T> | undefined,
+): Codec<T> {
+  if (typeof name !== "string") {
+    throw notAToken(`got a token without a ${role} codec name`);
+  }
+  if (given !== undefined) {
+    if (given.name !== name) {
+      throw new TypeError(
+        `Cannot attach to the map: its ${role} codec is "${name}", got a codec named "${given.name}"`,
+      );
+    }
+    return given;
+  }
+  const known = builtinCodec(name);
+  if (known === undefined) {
+    throw new TypeError(
+      `Cannot attach to the map: its ${role} codec "${name}" is not built in; pass it to attach()`,
+    );
+  }
+  return known as Codec<T>;
+}
+
+/**
+ * The fluent form of {@linkcode create}'s options.
+ *
+ * @typeParam K The type of the keys.
+ * @typeParam V The type of the values.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Builder, codecs } from "@x/flashmap";
+ *
+ * const [write, read] = new Builder()
+ *   .withCapacity(1000)
+ *   .withKey(codecs.string)
+ *   .withValue(codecs.number)
+ *   .build();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert("pi", 3.14);
+ * }
+ * assertEquals(read.get("pi"), 3.14);
+ * ```
+ */
+export class Builder<K = string, V = string> {
+  readonly #options: MapOptions<K, V>;
+
+  /**
+   * Starts from the defaults (or from `options`).
+   *
+   * @param options Options to start from.
+   */
+  constructor(options: MapOptions<K, V> = {}) {
+    this.#options = { ...options };
+  }
+
+  /**
+   * Sets the key codec.
+   *
+   * @typeParam K2 The type of the keys.
+   * @param key The codec.
+   * @returns A builder for the new key type.
+   *
+   * @example
+   * ```ts
+   * import { Builder, codecs } from "@x/flashmap";
+   *
+   * const builder = new Builder().withKey(codecs.int32);
+   * ```
+   */
+  withKey<K2>(key: KeyCodec<K2>): Builder<K2, V> {
+    return new Builder<K2, V>({ ...this.#options, key } as MapOptions<K2, V>);
+  }
+
+  /**
+   * Sets the value codec.
+   *
+   * @typeParam V2 The type of the values.
+   * @param value The codec.
+   * @returns A builder for the new value type.
+   *
+   * @example
+   * ```ts
+   * import { Builder, codecs } from "@x/flashmap";
+   *
+   * const builder = new Builder().withValue(codecs.json<{ on: boolean }>());
+   * ```
+   */
+  withValue<V2>(value: Codec<V2>): Builder<K, V2> {
+    return new Builder<K, V2>({ ...this.#options, value } as MapOptions<K, V2>);
+  }
+
+  /**
+   * Sets the entries held before the tables first grow.
+   *
+   * @param capacity The entry count.
+   * @returns This builder.
+   *
+   * @example
+   * ```ts
+   * import { Builder } from "@x/flashmap";
+   *
+   * const builder = new Builder().withCapacity(1000);
+   * ```
+   */
+  withCapacity(capacity: number): this {
+    this.#options.capacity = capacity;
+    return this;
+  }
+
+  /**
+   * Sets how many read handles may be open at once.
+   *
+   * @param maxReaders The limit.
+   * @returns This builder.
+   *
+   * @example
+   * ```ts
+   * import { Builder } from "@x/flashmap";
+   *
+   * const builder = new Builder().withMaxReaders(64);
+   * ```
+   */
+  withMaxReaders(maxReaders: number): this {
+    this.#options.maxReaders = maxReaders;
+    return this;
+  }
+
+  /**
+   * Sets the most bytes the buffer may grow to.
+   *
+   * @param maxBytes The limit.
+   * @returns This builder.
+   *
+   * @example
+   * ```ts
+   * import { Builder } from "@x/flashmap";
+   *
+   * const builder = new Builder().withMaxBytes(64 * 1024 * 1024);
+   * ```
+   */
+  withMaxBytes(maxBytes: number): this {
+    this.#options.maxBytes = maxBytes;
+    return this;
+  }
+
+  /**
+   * Sets the hash seed (random by default).
+   *
+   * @param seed An int32.
+   * @returns This builder.
+   *
+   * @example
+   * ```ts
+   * import { Builder } from "@x/flashmap";
+   *
+   * const builder = new Builder().withSeed(42);
+   * ```
+   */
+  withSeed(seed: number): this {
+    this.#options.seed = seed;
+    return this;
+  }
+
+  /**
+   * Creates the map.
+   *
+   * @returns `[write, read]`, as {@linkcode create} does.
+   *
+   * @example
+   * ```ts
+   * import { Builder } from "@x/flashmap";
+   *
+   * const [write, read] = new Builder().build();
+   * ```
+   */
+  build(): [WriteHandle<K, V>, ReadHandle<K, V>] {
+    return create<K, V>(this.#options);
+  }
+}

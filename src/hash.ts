@@ -1,0 +1,79 @@
+/**
+ * Seeded 32-bit hashing of keys.
+ *
+ * The seed is random by default, so an attacker who does not know it cannot
+ * choose keys that all land in one probe run. This is a fast mixing hash,
+ * not a cryptographic function: it defends against blind flooding, as V8's
+ * own seeded string hash does for `Map`.
+ *
+ * @module
+ */
+
+/** The avalanche of MurmurHash3: a bijection on 32-bit integers. */
+export function mix32(value: number): number {
+  let h = value;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}
+
+/**
+ * Absorbs one 32-bit word. The shift before the second multiply sends every
+ * difference through a carry chain that depends on the state, so a
+ * difference cannot be cancelled by the next word without knowing the seed.
+ */
+function absorb(state: number, word: number): number {
+  let h = Math.imul(state ^ word, 0x9e3779b1);
+  h ^= h >>> 15;
+  return Math.imul(h, 0x2c1b3c6d);
+}
+
+/** Hash of one 32-bit integer (a bijection, so equal hashes mean equal keys). */
+export function hashInt32(value: number, seed: number): number {
+  return mix32(value ^ seed);
+}
+
+/** Hash of two 32-bit words (the halves of a float64 or a bigint). */
+export function hashPair(low: number, high: number, seed: number): number {
+  return mix32(absorb(absorb(seed, low), high) ^ 8);
+}
+
+/** Hash of a string's UTF-16 code units, two per step. */
+export function hashString(key: string, seed: number): number {
+  const length = key.length;
+  let h = seed;
+  let i = 0;
+  for (; i + 1 < length; i += 2) {
+    h = absorb(h, key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16));
+  }
+  if (i < length) h = absorb(h, key.charCodeAt(i) | 0x10000);
+  return mix32(h ^ length);
+}
+
+/** Hash of bytes, four per step. */
+export function hashBytes(bytes: Uint8Array, seed: number): number {
+  const length = bytes.length;
+  let h = seed;
+  let i = 0;
+  for (; i + 3 < length; i += 4) {
+    h = absorb(
+      h,
+      bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) |
+        (bytes[i + 3] << 24),
+    );
+  }
+  if (i < length) {
+    let tail = 1;
+    for (; i < length; i++) tail = (tail << 8) | bytes[i];
+    h = absorb(h, tail);
+  }
+  return mix32(h ^ length);
+}
+
+/** A random 32-bit seed from the platform's cryptographic generator. */
+export function randomSeed(): number {
+  return crypto.getRandomValues(new Int32Array(1))[0];
+}

@@ -1,0 +1,119 @@
+/**
+ * Where everything lives in the map's one growable SharedArrayBuffer.
+ *
+ * ```text
+ * word 0   header line: magic, layout, buffer size, current copy, seed,
+ *          and the two tables' descriptors (read by readers, written by the writer)
+ * word 32  control line: residual count, writer-parked flag, registry lock,
+ *          slots in use, publish count (written by the protocol)
+ * word 64  reader registry: one 128-byte line (32 words) per read handle
+ * ...      heap: entries and index tables, allocated by the writer
+ * ```
+ *
+ * All offsets are 32-bit word indexes. Entries and tables start on even
+ * words, so float64 and bigint data inside them is 8-byte aligned.
+ *
+ * @module
+ */
+
+/** "FLMP": marks a buffer that holds a map of this library. */
+export const MAGIC = 0x464c4d50;
+/** Bumped whenever the layout below changes; tokens of other versions are refused. */
+export const LAYOUT_VERSION = 1;
+
+/** Header line (read-mostly). */
+export const H_MAGIC = 0;
+export const H_LAYOUT = 1;
+/** The buffer's size in words, as the writer last grew it. */
+export const H_BUFFER_WORDS = 2;
+/** The copy that read handles registered now must start on. */
+export const H_CURRENT_COPY = 3;
+export const H_SEED = 4;
+export const H_MAX_READERS = 5;
+/** 1 once the write handle is closed. */
+export const H_WRITER_CLOSED = 6;
+/** Table descriptor of copy c: `H_TABLES + TABLE_STRIDE * c` + one of the T_ offsets. */
+export const H_TABLES = 8;
+export const TABLE_STRIDE = 4;
+/** Word index of the table's slot array. */
+export const T_OFFSET = 0;
+/** Slot count minus one (the slot count is a power of two). */
+export const T_MASK = 1;
+/** Entries in the table. */
+export const T_SIZE = 2;
+
+/** Control line (written by the protocol on every publish and residual departure). */
+export const C_RESIDUAL = 32;
+export const C_WRITER_PARKED = 33;
+export const C_REGISTRY_LOCK = 34;
+/** One past the highest registry slot ever used. */
+export const C_SLOTS_USED = 35;
+/** Number of publishes so far: the version readers of the current copy see. */
+export const C_PUBLISHES = 36;
+
+export const REGISTRY_START = 64;
+/** Words per registry slot: 128 bytes, so two readers never share a cache line. */
+export const SLOT_WORDS = 32;
+/** Refcount word of a slot: bit 31 is the copy, the low bits count live guards. */
+export const S_REFCOUNT = 0;
+/** 0 when the slot is free, 1 while a read handle owns it. */
+export const S_STATE = 1;
+/** A tag of the thread that owns the slot, for diagnostics. */
+export const S_OWNER = 2;
+
+export const SLOT_FREE = 0;
+export const SLOT_IN_USE = 1;
+
+/** Word index of registry slot `slot`. */
+export function slotBase(slot: number): number {
+  return REGISTRY_START + slot * SLOT_WORDS;
+}
+
+/** The first heap word of a map with `maxReaders` registry slots. */
+export function heapStart(maxReaders: number): number {
+  return REGISTRY_START + maxReaders * SLOT_WORDS;
+}
+
+/** Words of an entry's header: hash, key length (or the key), value length, meta. */
+export const ENTRY_HEADER_WORDS = 4;
+export const E_HASH = 0;
+export const E_KEY = 1;
+export const E_VALUE_LENGTH = 2;
+/** Writer-only: `sizeInWords << 2 | links`, links = tables that will hold the entry. */
+export const E_META = 3;
+
+/**
+ * Fixed-length typed-array views over a prefix of the growable buffer.
+ *
+ * Length-tracking views over a growable buffer are an order of magnitude
+ * slower in optimized code, so every thread keeps fixed-length views and
+ * rebuilds them when the header says the buffer grew.
+ */
+export class MapViews {
+  readonly buffer: SharedArrayBuffer;
+  /** Words covered by the views. */
+  words = 0;
+  i32!: Int32Array;
+  u16!: Uint16Array;
+  u8!: Uint8Array;
+  f64!: Float64Array;
+  i64!: BigInt64Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.remap();
+  }
+
+  /** Rebuilds the views over the whole buffer as this thread sees it now. */
+  remap(): void {
+    const buffer = this.buffer;
+    // Even words keep the float64 view whole.
+    const words = Math.floor(buffer.byteLength / 8) * 2;
+    this.words = words;
+    this.i32 = new Int32Array(buffer, 0, words);
+    this.u16 = new Uint16Array(buffer, 0, words * 2);
+    this.u8 = new Uint8Array(buffer, 0, words * 4);
+    this.f64 = new Float64Array(buffer, 0, words / 2);
+    this.i64 = new BigInt64Array(buffer, 0, words / 2);
+  }
+}

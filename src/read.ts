@@ -1,0 +1,612 @@
+/**
+ * The read side: read handles, one per thread that reads (or several), and
+ * the read guards they open. Entering a guard is one atomic add on the
+ * handle's own refcount word, leaving it one atomic subtract; in between the
+ * guard's copy of the map cannot change, so lookups are plain loads.
+ *
+ * @module
+ */
+
+import {
+  iterateTable,
+  type MapContext,
+  type ReaderState,
+  readValue,
+  THREAD_TAG,
+} from "./context.ts";
+import { ReaderLimitError } from "./errors.ts";
+import {
+  H_BUFFER_WORDS,
+  H_TABLES,
+  LAYOUT_VERSION,
+  MapViews,
+  S_REFCOUNT,
+  slotBase,
+  T_MASK,
+  T_OFFSET,
+  TABLE_STRIDE,
+} from "./layout.ts";
+import {
+  type Copy,
+  departResidual,
+  enterGuard,
+  leaveGuard,
+  registerReader,
+  runBlocking,
+  unregisterReader,
+} from "./protocol.ts";
+import { readTable } from "./table.ts";
+
+/** The `kind` of every read token of this library. */
+export const TOKEN_KIND = "@x/flashmap:read";
+
+/**
+ * A plain, structured-cloneable description of a map that a worker turns
+ * into a read handle of its own with `attach()`. Send it with
+ * `postMessage`; the map's buffer is shared, not copied.
+ *
+ * @typeParam K The type of the keys.
+ * @typeParam V The type of the values.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { attach, create } from "@x/flashmap";
+ *
+ * const [write, read] = create();
+ * const token = read.share();
+ * const other = attach(structuredClone(token));
+ * assertEquals(other.get("x"), undefined);
+ * other.close();
+ * ```
+ */
+export interface ReadToken<K, V> {
+  /** Always `"@x/flashmap:read"`. */
+  readonly kind: typeof TOKEN_KIND;
+  /** The layout version of the buffer. */
+  readonly layout: number;
+  /** The map's memory. */
+  readonly buffer: SharedArrayBuffer;
+  /** The name of the key codec. */
+  readonly key: string;
+  /** The name of the value codec. */
+  readonly value: string;
+  /** Never present: carries the key and value types for TypeScript. */
+  readonly types?: [K, V];
+}
+
+/**
+ * A read handle: reads the map from one thread. Open guards for consistent
+ * snapshots, or use `get` / `has` for one-shot reads. Give other workers
+ * their own handle through `share()` and `attach()`.
+ *
+ * | operation | cost |
+ * | --- | --- |
+ * | `guard()` | one atomic add, one small object |
+ * | `get`, `has` | two atomics and a probe; no allocation but the value |
+ * | `clone()`, `attach()`, `close()` | a registry lock, O(1) |
+ *
+ * @typeParam K The type of the keys.
+ * @typeParam V The type of the values.
+ *
+ * @example Reading a snapshot
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { create } from "@x/flashmap";
+ *
+ * const [write, read] = create();
+ * write.guard().publish();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert("a", "1");
+ * }
+ * using view = read.guard();
+ * assertEquals(view.get("a"), "1");
+ * assertEquals(view.size, 1);
+ * ```
+ */
+export interface ReadHandle<K, V> extends Disposable {
+  /**
+   * Opens a read guard: a consistent snapshot of the last published
+   * version, until it is released.
+   *
+   * @returns The guard; release it with `release()` or by disposing it.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * using view = read.guard();
+   * view.has("a");
+   * ```
+   */
+  guard(): ReadGuard<K, V>;
+  /**
+   * Reads one key from the latest published version, without a guard
+   * object.
+   *
+   * @param key The key.
+   * @returns The value, or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * assertEquals(read.get("a"), undefined);
+   * ```
+   */
+  get(key: K): V | undefined;
+  /**
+   * Whether the latest published version has the key, without a guard
+   * object.
+   *
+   * @param key The key.
+   * @returns `true` if present.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * assertEquals(read.has("a"), false);
+   * ```
+   */
+  has(key: K): boolean;
+  /**
+   * Another read handle of the same map for this thread, with its own
+   * registry slot (throws {@linkcode ReaderLimitError} when none is free).
+   *
+   * @returns The new handle.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * using other = read.clone();
+   * ```
+   */
+  clone(): ReadHandle<K, V>;
+  /**
+   * A token to send to another worker, which turns it into its own read
+   * handle with `attach()`.
+   *
+   * @returns The token.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * const token = read.share(); // worker.postMessage(token)
+   * ```
+   */
+  share(): ReadToken<K, V>;
+  /**
+   * Frees the handle's registry slot. Throws a `TypeError`, changing
+   * nothing, while guards of the handle are live. Closing twice does
+   * nothing.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * read.close();
+   * ```
+   */
+  close(): void;
+  /** Whether `close()` has been called. */
+  readonly closed: boolean;
+}
+
+/**
+ * A consistent snapshot of one published version of the map. Nothing
+ * changes under a live guard, whatever the writer publishes meanwhile; a
+ * guard opened later on the same handle sees the same or a newer version.
+ *
+ * Release guards promptly: the writer's next write guard waits for guards
+ * still on the copy it needs. `release()` and disposal may be repeated; any
+ * other use of a released guard throws a `TypeError`.
+ *
+ * | operation | cost |
+ * | --- | --- |
+ * | `get`, `has` | O(1) expected, plain loads |
+ * | `size` | O(1) |
+ * | iteration | O(table slots) |
+ * | `release()` | one atomic subtract |
+ *
+ * @typeParam K The type of the keys.
+ * @typeParam V The type of the values.
+ *
+ * @example A snapshot outlives a publish
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { create } from "@x/flashmap";
+ *
+ * const [write, read] = create();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert("a", "old");
+ * }
+ * const view = read.guard();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert("a", "new");
+ * }
+ * assertEquals(view.get("a"), "old");
+ * view.release();
+ * assertEquals(read.get("a"), "new");
+ * ```
+ */
+export interface ReadGuard<K, V> extends Disposable, Iterable<[K, V]> {
+  /**
+   * The value of a key in this snapshot.
+   *
+   * @param key The key.
+   * @returns The value, or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * using view = read.guard();
+   * assertEquals(view.get("a"), undefined);
+   * ```
+   */
+  get(key: K): V | undefined;
+  /**
+   * Whether this snapshot has the key.
+   *
+   * @param key The key.
+   * @returns `true` if present.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * using view = read.guard();
+   * assertEquals(view.has("a"), false);
+   * ```
+   */
+  has(key: K): boolean;
+  /** The number of entries in this snapshot. */
+  readonly size: number;
+  /**
+   * The keys of this snapshot, in table order.
+   *
+   * @returns An iterator of the keys.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * using view = read.guard();
+   * assertEquals([...view.keys()], []);
+   * ```
+   */
+  keys(): IterableIterator<K>;
+  /**
+   * The values of this snapshot, in table order.
+   *
+   * @returns An iterator of the values.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * using view = read.guard();
+   * assertEquals([...view.values()], []);
+   * ```
+   */
+  values(): IterableIterator<V>;
+  /**
+   * The `[key, value]` pairs of this snapshot, in table order.
+   *
+   * @returns An iterator of the entries.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * using view = read.guard();
+   * assertEquals([...view.entries()], []);
+   * ```
+   */
+  entries(): IterableIterator<[K, V]>;
+  /**
+   * Leaves the snapshot. Calling it again does nothing.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [, read] = create();
+   * const view = read.guard();
+   * view.release();
+   * view.release();
+   * ```
+   */
+  release(): void;
+  /** Whether the guard has been released. */
+  readonly released: boolean;
+}
+
+function closedError(action: string): TypeError {
+  return new TypeError(`Cannot ${action}: the read handle is closed`);
+}
+
+/** Registers a new read handle of a map in this thread. */
+export function openReader<K, V>(
+  context: MapContext<K, V>,
+): ReadHandleImpl<K, V> {
+  const control = context.control;
+  const slot = runBlocking(
+    control,
+    registerReader(control, context.maxReaders, THREAD_TAG),
+  );
+  if (slot < 0) {
+    throw new ReaderLimitError(
+      `Cannot open a read handle: all ${context.maxReaders} reader slots (maxReaders) are in use`,
+    );
+  }
+  const state: ReaderState = {
+    slot,
+    refcount: slotBase(slot) + S_REFCOUNT,
+    live: [0, 0],
+    closed: false,
+  };
+  context.localReaders.add(state);
+  return new ReadHandleImpl(context, new MapViews(context.buffer), state);
+}
+
+/** The read handle users hold. */
+export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
+  readonly #context: MapContext<K, V>;
+  readonly #views: MapViews;
+  readonly #state: ReaderState;
+
+  constructor(context: MapContext<K, V>, views: MapViews, state: ReaderState) {
+    this.#context = context;
+    this.#views = views;
+    this.#state = state;
+  }
+
+  guard(): ReadGuard<K, V> {
+    const state = this.#state;
+    if (state.closed) throw closedError("open a read guard");
+    const copy = enterGuard(this.#context.control, state.refcount);
+    const views = this.#views;
+    if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
+    state.live[copy]++;
+    return new ReadGuardImpl(this.#context, views, state, copy);
+  }
+
+  get(key: K): V | undefined {
+    const state = this.#state;
+    if (state.closed) throw closedError("read the map");
+    const context = this.#context;
+    const keys = context.keys;
+    const prepared = keys.prepare(key, "read the map");
+    const hash = keys.hash(prepared, context.seed);
+    const control = context.control;
+    const copy = enterGuard(control, state.refcount);
+    try {
+      const views = this.#views;
+      if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
+      const i32 = views.i32;
+      const table = i32[H_TABLES + TABLE_STRIDE * copy + T_OFFSET];
+      const slot = keys.find(
+        views,
+        table,
+        i32[H_TABLES + TABLE_STRIDE * copy + T_MASK],
+        prepared,
+        hash,
+      );
+      if (slot < 0) return undefined;
+      return readValue(views, keys, context.values, i32[table + 2 * slot + 1]);
+    } finally {
+      if (leaveGuard(control, state.refcount, copy)) {
+        runBlocking(control, departResidual(control));
+      }
+    }
+  }
+
+  has(key: K): boolean {
+    const state = this.#state;
+    if (state.closed) throw closedError("read the map");
+    const context = this.#context;
+    const keys = context.keys;
+    const prepared = keys.prepare(key, "read the map");
+    const hash = keys.hash(prepared, context.seed);
+    const control = context.control;
+    const copy = enterGuard(control, state.refcount);
+    const views = this.#views;
+    if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
+    const i32 = views.i32;
+    const found = keys.find(
+      views,
+      i32[H_TABLES + TABLE_STRIDE * copy + T_OFFSET],
+      i32[H_TABLES + TABLE_STRIDE * copy + T_MASK],
+      prepared,
+      hash,
+    ) >= 0;
+    if (leaveGuard(control, state.refcount, copy)) {
+      runBlocking(control, departResidual(control));
+    }
+    return found;
+  }
+
+  clone(): ReadHandle<K, V> {
+    if (this.#state.closed) throw closedError("clone the read handle");
+    return openReader(this.#context);
+  }
+
+  share(): ReadToken<K, V> {
+    if (this.#state.closed) throw closedError("share the read handle");
+    const context = this.#context;
+    return {
+      kind: TOKEN_KIND,
+      layout: LAYOUT_VERSION,
+      buffer: context.buffer,
+      key: context.keyCodec.name,
+      value: context.valueCodec.name,
+    };
+  }
+
+  get closed(): boolean {
+    return this.#state.closed;
+  }
+
+  close(): void {
+    const state = this.#state;
+    if (state.closed) return;
+    const live = state.live[0] + state.live[1];
+    if (live > 0) {
+      throw new TypeError(
+        `Cannot close the read handle: ${live} of its guards ${
+          live === 1 ? "is" : "are"
+        } still live`,
+      );
+    }
+    const control = this.#context.control;
+    runBlocking(control, unregisterReader(control, state.slot));
+    state.closed = true;
+    this.#context.localReaders.delete(state);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
+  readonly #context: MapContext<K, V>;
+  readonly #views: MapViews;
+  readonly #state: ReaderState;
+  readonly #copy: Copy;
+  readonly #table: number;
+  readonly #mask: number;
+  #released = false;
+
+  constructor(
+    context: MapContext<K, V>,
+    views: MapViews,
+    state: ReaderState,
+    copy: Copy,
+  ) {
+    this.#context = context;
+    this.#views = views;
+    this.#state = state;
+    this.#copy = copy;
+    const i32 = views.i32;
+    this.#table = i32[H_TABLES + TABLE_STRIDE * copy + T_OFFSET];
+    this.#mask = i32[H_TABLES + TABLE_STRIDE * copy + T_MASK];
+  }
+
+  #check(action: string): void {
+    if (this.#released) {
+      throw new TypeError(`Cannot ${action}: the read guard was released`);
+    }
+  }
+
+  get(key: K): V | undefined {
+    if (this.#released) this.#check("read the guard");
+    const context = this.#context;
+    const keys = context.keys;
+    const prepared = keys.prepare(key, "read the guard");
+    const views = this.#views;
+    const slot = keys.find(
+      views,
+      this.#table,
+      this.#mask,
+      prepared,
+      keys.hash(prepared, context.seed),
+    );
+    if (slot < 0) return undefined;
+    return readValue(
+      views,
+      keys,
+      context.values,
+      views.i32[this.#table + 2 * slot + 1],
+    );
+  }
+
+  has(key: K): boolean {
+    if (this.#released) this.#check("read the guard");
+    const context = this.#context;
+    const keys = context.keys;
+    const prepared = keys.prepare(key, "read the guard");
+    return keys.find(
+      this.#views,
+      this.#table,
+      this.#mask,
+      prepared,
+      keys.hash(prepared, context.seed),
+    ) >= 0;
+  }
+
+  get size(): number {
+    this.#check("read the guard");
+    return readTable(this.#views.i32, this.#copy).size;
+  }
+
+  #iterate(mode: "keys" | "values" | "entries") {
+    this.#check("iterate the guard");
+    const { keys, values } = this.#context;
+    return iterateTable(
+      this.#views,
+      readTable(this.#views.i32, this.#copy),
+      keys,
+      values,
+      mode,
+      () => this.#check("iterate the guard"),
+    );
+  }
+
+  keys(): IterableIterator<K> {
+    return this.#iterate("keys") as IterableIterator<K>;
+  }
+  values(): IterableIterator<V> {
+    return this.#iterate("values") as IterableIterator<V>;
+  }
+  entries(): IterableIterator<[K, V]> {
+    return this.#iterate("entries") as IterableIterator<[K, V]>;
+  }
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries();
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    const state = this.#state;
+    state.live[this.#copy]--;
+    const control = this.#context.control;
+    if (leaveGuard(control, state.refcount, this.#copy)) {
+      runBlocking(control, departResidual(control));
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}

@@ -1,0 +1,640 @@
+/**
+ * How keys and values are laid out inside an entry, one class per kind of
+ * data. Each key kind has its own probe loop, so the comparison inlines and
+ * lookups of one map stay monomorphic.
+ *
+ * An entry is `[hash, key field, value length, meta, key data..., value data...]`;
+ * key and value data each take an even number of words.
+ *
+ * @module
+ */
+
+import { hashBytes, hashInt32, hashPair, hashString } from "./hash.ts";
+import { E_KEY, ENTRY_HEADER_WORDS, type MapViews } from "./layout.ts";
+
+/** How a key kind validates, hashes, finds, stores and reads its keys. */
+export interface KeyStorage<K, E = unknown> {
+  /** Validates a key and brings it to its canonical form; throws on bad input. */
+  prepare(key: unknown, action: string): E;
+  hash(prepared: E, seed: number): number;
+  /** The slot holding the key in the table at `table`, or -1. */
+  find(
+    views: MapViews,
+    table: number,
+    mask: number,
+    prepared: E,
+    hash: number,
+  ): number;
+  /** The word kept in the entry's key field: the key itself, or its length. */
+  keyField(prepared: E): number;
+  /** Words of key data after the entry header (even). */
+  dataWords(prepared: E): number;
+  /** Words of key data of a stored entry, from its key field. */
+  storedWords(keyField: number): number;
+  write(views: MapViews, entry: number, prepared: E): void;
+  read(views: MapViews, entry: number): K;
+}
+
+/** How a value kind validates, stores and reads its values. */
+export interface ValueStorage<V, E = unknown> {
+  prepare(value: unknown, action: string): E;
+  /** The entry's value-length word. */
+  length(prepared: E): number;
+  /** Words of value data (even). */
+  dataWords(prepared: E): number;
+  write(views: MapViews, at: number, prepared: E): void;
+  read(views: MapViews, at: number, length: number): V;
+}
+
+/** Names what a caller passed, for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") {
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    return name && name !== "Object" ? `an instance of ${name}` : "an object";
+  }
+  if (typeof value === "string") {
+    const shown = value.length > 20 ? `${value.slice(0, 20)}...` : value;
+    return `string "${shown}"`;
+  }
+  if (typeof value === "bigint") return `bigint ${value}n`;
+  if (typeof value === "number" || typeof value === "boolean") {
+    return `${typeof value} ${Object.is(value, -0) ? "-0" : value}`;
+  }
+  return typeof value;
+}
+
+export function typeError(
+  action: string,
+  what: string,
+  expected: string,
+  got: unknown,
+) {
+  return new TypeError(
+    `Cannot ${action}: ${what} must be ${expected}, got ${describe(got)}`,
+  );
+}
+
+const INT32_RANGE = "an int32 (an integer from -2147483648 to 2147483647)";
+const INT64_RANGE =
+  "a 64-bit signed bigint (from -(2n ** 63n) to 2n ** 63n - 1n)";
+
+function evenWords(bytes: number): number {
+  return Math.ceil(bytes / 8) * 2;
+}
+
+const scratchF64 = new Float64Array(1);
+const scratchI32 = new Int32Array(scratchF64.buffer);
+const scratchI64 = new BigInt64Array(scratchF64.buffer);
+
+/** Copies UTF-16 code units out of shared memory into a string. */
+export function readUtf16(
+  u16: Uint16Array,
+  start: number,
+  length: number,
+): string {
+  if (length === 0) return "";
+  if (length === 1) return String.fromCharCode(u16[start]);
+  const chunk = 8192;
+  if (length <= chunk) {
+    return String.fromCharCode.apply(
+      null,
+      u16.subarray(start, start + length) as unknown as number[],
+    );
+  }
+  let text = "";
+  for (let at = 0; at < length; at += chunk) {
+    const end = start + Math.min(length, at + chunk);
+    text += String.fromCharCode.apply(
+      null,
+      u16.subarray(start + at, end) as unknown as number[],
+    );
+  }
+  return text;
+}
+
+function writeUtf16(u16: Uint16Array, start: number, text: string): void {
+  for (let i = 0; i < text.length; i++) u16[start + i] = text.charCodeAt(i);
+}
+
+// ---------------------------------------------------------------- keys
+
+/** String keys, stored as UTF-16 code units (lone surrogates included). */
+export class StringKeys implements KeyStorage<string, string> {
+  prepare(key: unknown, action: string): string {
+    if (typeof key !== "string") {
+      throw typeError(action, "key", "a string", key);
+    }
+    return key;
+  }
+  hash(key: string, seed: number): number {
+    return hashString(key, seed);
+  }
+  find(
+    views: MapViews,
+    table: number,
+    mask: number,
+    key: string,
+    hash: number,
+  ): number {
+    const i32 = views.i32;
+    const u16 = views.u16;
+    const length = key.length;
+    let slot = hash & mask;
+    for (;;) {
+      const at = table + 2 * slot;
+      const entry = i32[at + 1];
+      if (entry === 0) return -1;
+      if (i32[at] === hash && i32[entry + E_KEY] === length) {
+        const start = (entry + ENTRY_HEADER_WORDS) * 2;
+        let i = 0;
+        while (i < length && u16[start + i] === key.charCodeAt(i)) i++;
+        if (i === length) return slot;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  keyField(key: string): number {
+    return key.length;
+  }
+  dataWords(key: string): number {
+    return evenWords(key.length * 2);
+  }
+  storedWords(length: number): number {
+    return evenWords(length * 2);
+  }
+  write(views: MapViews, entry: number, key: string): void {
+    writeUtf16(views.u16, (entry + ENTRY_HEADER_WORDS) * 2, key);
+  }
+  read(views: MapViews, entry: number): string {
+    return readUtf16(
+      views.u16,
+      (entry + ENTRY_HEADER_WORDS) * 2,
+      views.i32[entry + E_KEY],
+    );
+  }
+}
+
+/**
+ * Keys whose canonical form is one int32 (int32 and boolean keys). The hash
+ * is a bijection of the key, so equal hashes are equal keys and a probe never
+ * leaves the table; the key itself sits in the entry's key field.
+ */
+abstract class WordKeys<K> implements KeyStorage<K, number> {
+  abstract prepare(key: unknown, action: string): number;
+  abstract read(views: MapViews, entry: number): K;
+  hash(word: number, seed: number): number {
+    return hashInt32(word, seed);
+  }
+  find(
+    views: MapViews,
+    table: number,
+    mask: number,
+    _word: number,
+    hash: number,
+  ): number {
+    const i32 = views.i32;
+    let slot = hash & mask;
+    for (;;) {
+      const at = table + 2 * slot;
+      if (i32[at + 1] === 0) return -1;
+      if (i32[at] === hash) return slot;
+      slot = (slot + 1) & mask;
+    }
+  }
+  keyField(word: number): number {
+    return word;
+  }
+  dataWords(): number {
+    return 0;
+  }
+  storedWords(): number {
+    return 0;
+  }
+  write(): void {}
+}
+
+/** int32 keys. */
+export class Int32Keys extends WordKeys<number> {
+  prepare(key: unknown, action: string): number {
+    if (typeof key === "number" && (key | 0) === key) return key | 0;
+    if (typeof key === "number") {
+      throw new RangeError(
+        `Cannot ${action}: key must be ${INT32_RANGE}, got ${describe(key)}`,
+      );
+    }
+    throw typeError(action, "key", INT32_RANGE, key);
+  }
+  read(views: MapViews, entry: number): number {
+    return views.i32[entry + E_KEY];
+  }
+}
+
+/** Boolean keys. */
+export class BooleanKeys extends WordKeys<boolean> {
+  prepare(key: unknown, action: string): number {
+    if (typeof key !== "boolean") {
+      throw typeError(action, "key", "a boolean", key);
+    }
+    return key ? 1 : 0;
+  }
+  read(views: MapViews, entry: number): boolean {
+    return views.i32[entry + E_KEY] !== 0;
+  }
+}
+
+/** Float64 keys with `Map`'s SameValueZero: `-0` is `0`, and `NaN` is one key. */
+export class NumberKeys implements KeyStorage<number, number> {
+  prepare(key: unknown, action: string): number {
+    if (typeof key !== "number") {
+      throw typeError(action, "key", "a number", key);
+    }
+    return key === 0 ? 0 : key;
+  }
+  hash(key: number, seed: number): number {
+    scratchF64[0] = key; // NaN is written as the one canonical NaN
+    return hashPair(scratchI32[0], scratchI32[1], seed);
+  }
+  find(
+    views: MapViews,
+    table: number,
+    mask: number,
+    key: number,
+    hash: number,
+  ): number {
+    const i32 = views.i32;
+    const f64 = views.f64;
+    let slot = hash & mask;
+    for (;;) {
+      const at = table + 2 * slot;
+      const entry = i32[at + 1];
+      if (entry === 0) return -1;
+      if (i32[at] === hash) {
+        const stored = f64[(entry + ENTRY_HEADER_WORDS) >> 1];
+        if (stored === key || (key !== key && stored !== stored)) return slot;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  keyField(): number {
+    return 0;
+  }
+  dataWords(): number {
+    return 2;
+  }
+  storedWords(): number {
+    return 2;
+  }
+  write(views: MapViews, entry: number, key: number): void {
+    views.f64[(entry + ENTRY_HEADER_WORDS) >> 1] = key;
+  }
+  read(views: MapViews, entry: number): number {
+    return views.f64[(entry + ENTRY_HEADER_WORDS) >> 1];
+  }
+}
+
+/** 64-bit signed bigint keys. */
+export class BigIntKeys implements KeyStorage<bigint, bigint> {
+  prepare(key: unknown, action: string): bigint {
+    if (typeof key !== "bigint") {
+      throw typeError(action, "key", INT64_RANGE, key);
+    }
+    if (BigInt.asIntN(64, key) !== key) {
+      throw new RangeError(
+        `Cannot ${action}: key must be ${INT64_RANGE}, got ${describe(key)}`,
+      );
+    }
+    return key;
+  }
+  hash(key: bigint, seed: number): number {
+    scratchI64[0] = key;
+    return hashPair(scratchI32[0], scratchI32[1], seed);
+  }
+  find(
+    views: MapViews,
+    table: number,
+    mask: number,
+    key: bigint,
+    hash: number,
+  ): number {
+    const i32 = views.i32;
+    const i64 = views.i64;
+    let slot = hash & mask;
+    for (;;) {
+      const at = table + 2 * slot;
+      const entry = i32[at + 1];
+      if (entry === 0) return -1;
+      if (i32[at] === hash && i64[(entry + ENTRY_HEADER_WORDS) >> 1] === key) {
+        return slot;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  keyField(): number {
+    return 0;
+  }
+  dataWords(): number {
+    return 2;
+  }
+  storedWords(): number {
+    return 2;
+  }
+  write(views: MapViews, entry: number, key: bigint): void {
+    views.i64[(entry + ENTRY_HEADER_WORDS) >> 1] = key;
+  }
+  read(views: MapViews, entry: number): bigint {
+    return views.i64[(entry + ENTRY_HEADER_WORDS) >> 1];
+  }
+}
+
+/**
+ * Byte-string keys: `Uint8Array` keys, and the keys of user codecs (stored
+ * as what their `encode` returns).
+ */
+export class ByteKeys<K> implements KeyStorage<K, Uint8Array> {
+  readonly #encode: (key: unknown, action: string) => Uint8Array;
+  readonly #decode: (bytes: Uint8Array) => K;
+
+  constructor(
+    encode: (key: unknown, action: string) => Uint8Array,
+    decode: (bytes: Uint8Array) => K,
+  ) {
+    this.#encode = encode;
+    this.#decode = decode;
+  }
+  prepare(key: unknown, action: string): Uint8Array {
+    return this.#encode(key, action);
+  }
+  hash(bytes: Uint8Array, seed: number): number {
+    return hashBytes(bytes, seed);
+  }
+  find(
+    views: MapViews,
+    table: number,
+    mask: number,
+    bytes: Uint8Array,
+    hash: number,
+  ): number {
+    const i32 = views.i32;
+    const u8 = views.u8;
+    const length = bytes.length;
+    let slot = hash & mask;
+    for (;;) {
+      const at = table + 2 * slot;
+      const entry = i32[at + 1];
+      if (entry === 0) return -1;
+      if (i32[at] === hash && i32[entry + E_KEY] === length) {
+        const start = (entry + ENTRY_HEADER_WORDS) * 4;
+        let i = 0;
+        while (i < length && u8[start + i] === bytes[i]) i++;
+        if (i === length) return slot;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  keyField(bytes: Uint8Array): number {
+    return bytes.length;
+  }
+  dataWords(bytes: Uint8Array): number {
+    return evenWords(bytes.length);
+  }
+  storedWords(length: number): number {
+    return evenWords(length);
+  }
+  write(views: MapViews, entry: number, bytes: Uint8Array): void {
+    views.u8.set(bytes, (entry + ENTRY_HEADER_WORDS) * 4);
+  }
+  read(views: MapViews, entry: number): K {
+    const start = (entry + ENTRY_HEADER_WORDS) * 4;
+    return this.#decode(
+      views.u8.slice(start, start + views.i32[entry + E_KEY]),
+    );
+  }
+}
+
+// ---------------------------------------------------------------- values
+
+/** String values as UTF-16 code units. */
+export class StringValues implements ValueStorage<string, string> {
+  prepare(value: unknown, action: string): string {
+    if (typeof value !== "string") {
+      throw typeError(action, "value", "a string", value);
+    }
+    return value;
+  }
+  length(value: string): number {
+    return value.length;
+  }
+  dataWords(value: string): number {
+    return evenWords(value.length * 2);
+  }
+  write(views: MapViews, at: number, value: string): void {
+    writeUtf16(views.u16, at * 2, value);
+  }
+  read(views: MapViews, at: number, length: number): string {
+    return readUtf16(views.u16, at * 2, length);
+  }
+}
+
+/** JSON values: checked to be plain JSON data, stored as their JSON text. */
+export class JsonValues<T> implements ValueStorage<T, string> {
+  prepare(value: unknown, action: string): string {
+    checkJson(value, "value", action, new Set());
+    return JSON.stringify(value);
+  }
+  length(text: string): number {
+    return text.length;
+  }
+  dataWords(text: string): number {
+    return evenWords(text.length * 2);
+  }
+  write(views: MapViews, at: number, text: string): void {
+    writeUtf16(views.u16, at * 2, text);
+  }
+  read(views: MapViews, at: number, length: number): T {
+    return JSON.parse(readUtf16(views.u16, at * 2, length));
+  }
+}
+
+/**
+ * Accepts exactly the values that survive `JSON.stringify` then
+ * `JSON.parse` unchanged: null, booleans, finite numbers, strings, arrays
+ * and plain objects of those, without cycles.
+ */
+export function checkJson(
+  value: unknown,
+  path: string,
+  action: string,
+  open: Set<object>,
+): void {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return;
+    case "number":
+      if (Number.isFinite(value)) return;
+      break;
+    case "object": {
+      if (value === null) return;
+      if (open.has(value)) {
+        throw new TypeError(
+          `Cannot ${action}: ${path} must be JSON data, got a cycle`,
+        );
+      }
+      const prototype = Object.getPrototypeOf(value);
+      const isArray = Array.isArray(value);
+      if (!isArray && prototype !== Object.prototype && prototype !== null) {
+        break;
+      }
+      open.add(value);
+      if (isArray) {
+        for (let i = 0; i < value.length; i++) {
+          checkJson(value[i], `${path}[${i}]`, action, open);
+        }
+      } else {
+        for (const key of Object.keys(value)) {
+          checkJson(
+            (value as Record<string, unknown>)[key],
+            `${path}.${key}`,
+            action,
+            open,
+          );
+        }
+      }
+      open.delete(value);
+      return;
+    }
+  }
+  throw typeError(
+    action,
+    path,
+    "JSON data (null, a boolean, a finite number, a string, or arrays and plain objects of those)",
+    value,
+  );
+}
+
+/** float64 values. */
+export class NumberValues implements ValueStorage<number, number> {
+  prepare(value: unknown, action: string): number {
+    if (typeof value !== "number") {
+      throw typeError(action, "value", "a number", value);
+    }
+    return value;
+  }
+  length(): number {
+    return 1;
+  }
+  dataWords(): number {
+    return 2;
+  }
+  write(views: MapViews, at: number, value: number): void {
+    views.f64[at >> 1] = value;
+  }
+  read(views: MapViews, at: number): number {
+    return views.f64[at >> 1];
+  }
+}
+
+/** int32 values, kept in the entry's value-length word. */
+export class Int32Values implements ValueStorage<number, number> {
+  prepare(value: unknown, action: string): number {
+    if (typeof value === "number" && (value | 0) === value) return value | 0;
+    if (typeof value === "number") {
+      throw new RangeError(
+        `Cannot ${action}: value must be ${INT32_RANGE}, got ${
+          describe(value)
+        }`,
+      );
+    }
+    throw typeError(action, "value", INT32_RANGE, value);
+  }
+  length(value: number): number {
+    return value;
+  }
+  dataWords(): number {
+    return 0;
+  }
+  write(): void {}
+  read(_views: MapViews, _at: number, length: number): number {
+    return length;
+  }
+}
+
+/** Boolean values, kept in the entry's value-length word. */
+export class BooleanValues implements ValueStorage<boolean, number> {
+  prepare(value: unknown, action: string): number {
+    if (typeof value !== "boolean") {
+      throw typeError(action, "value", "a boolean", value);
+    }
+    return value ? 1 : 0;
+  }
+  length(word: number): number {
+    return word;
+  }
+  dataWords(): number {
+    return 0;
+  }
+  write(): void {}
+  read(_views: MapViews, _at: number, length: number): boolean {
+    return length !== 0;
+  }
+}
+
+/** 64-bit signed bigint values. */
+export class BigIntValues implements ValueStorage<bigint, bigint> {
+  prepare(value: unknown, action: string): bigint {
+    if (typeof value !== "bigint") {
+      throw typeError(action, "value", INT64_RANGE, value);
+    }
+    if (BigInt.asIntN(64, value) !== value) {
+      throw new RangeError(
+        `Cannot ${action}: value must be ${INT64_RANGE}, got ${
+          describe(value)
+        }`,
+      );
+    }
+    return value;
+  }
+  length(): number {
+    return 1;
+  }
+  dataWords(): number {
+    return 2;
+  }
+  write(views: MapViews, at: number, value: bigint): void {
+    views.i64[at >> 1] = value;
+  }
+  read(views: MapViews, at: number): bigint {
+    return views.i64[at >> 1];
+  }
+}
+
+/** Byte values: `Uint8Array` values, and the values of user codecs. */
+export class ByteValues<V> implements ValueStorage<V, Uint8Array> {
+  readonly #encode: (value: unknown, action: string) => Uint8Array;
+  readonly #decode: (bytes: Uint8Array) => V;
+
+  constructor(
+    encode: (value: unknown, action: string) => Uint8Array,
+    decode: (bytes: Uint8Array) => V,
+  ) {
+    this.#encode = encode;
+    this.#decode = decode;
+  }
+  prepare(value: unknown, action: string): Uint8Array {
+    return this.#encode(value, action);
+  }
+  length(bytes: Uint8Array): number {
+    return bytes.length;
+  }
+  dataWords(bytes: Uint8Array): number {
+    return evenWords(bytes.length);
+  }
+  write(views: MapViews, at: number, bytes: Uint8Array): void {
+    views.u8.set(bytes, at * 4);
+  }
+  read(views: MapViews, at: number, length: number): V {
+    return this.#decode(views.u8.slice(at * 4, at * 4 + length));
+  }
+}
