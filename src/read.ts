@@ -38,7 +38,7 @@ import {
 import { readTable } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
-export const TOKEN_KIND = "@x/flashmap:read";
+export const TOKEN_KIND: ReadToken<unknown, unknown>["kind"] = "@x/flashmap:read";
 
 /**
  * A plain, structured-cloneable description of a map that a worker turns
@@ -62,7 +62,7 @@ export const TOKEN_KIND = "@x/flashmap:read";
  */
 export interface ReadToken<K, V> {
   /** Always `"@x/flashmap:read"`. */
-  readonly kind: typeof TOKEN_KIND;
+  readonly kind: "@x/flashmap:read";
   /** The layout version of the buffer. */
   readonly layout: number;
   /** The map's memory. */
