@@ -49,7 +49,10 @@ import {
  *   decode: (bytes) => new Date(codecs.number.decode(bytes)),
  * };
  * const [write, read] = create({ key: date, value: codecs.string });
- * write.guard().insert(new Date(0), "epoch").publish();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert(new Date(0), "epoch");
+ * }
  * assertEquals(read.get(new Date(0)), "epoch");
  * ```
  */
@@ -257,7 +260,10 @@ const jsonCodec: Codec<unknown> = builtin({
  *   key: codecs.int32,
  *   value: codecs.json<{ name: string }>(),
  * });
- * write.guard().insert(7, { name: "seven" }).publish();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert(7, { name: "seven" });
+ * }
  * assertEquals(read.get(7), { name: "seven" });
  * ```
  */

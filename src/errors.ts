@@ -83,7 +83,10 @@ export class ReaderLimitError extends RangeError {
  *
  * const [write, read] = create();
  * const view = read.guard();
- * write.guard().publish();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert("a", "1");
+ * }
  * assertThrows(() => write.guard(), DeadlockError);
  * view.release();
  * write.guard().publish();

@@ -38,7 +38,8 @@ import {
 import { readTable } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
-export const TOKEN_KIND: ReadToken<unknown, unknown>["kind"] = "@x/flashmap:read";
+export const TOKEN_KIND: ReadToken<unknown, unknown>["kind"] =
+  "@x/flashmap:read";
 
 /**
  * A plain, structured-cloneable description of a map that a worker turns

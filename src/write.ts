@@ -127,7 +127,10 @@ export interface WriteHandle<K, V> extends Disposable {
    * import { create } from "@x/flashmap";
    *
    * const [write] = create();
-   * write.guard().publish();
+   * {
+   *   using guard = write.guard();
+   *   guard.insert("k", "v");
+   * }
    * write.synchronize();
    * ```
    */
@@ -142,7 +145,10 @@ export interface WriteHandle<K, V> extends Disposable {
    * import { create } from "@x/flashmap";
    *
    * const [write] = create();
-   * write.guard().publish();
+   * {
+   *   using guard = write.guard();
+   *   guard.insert("k", "v");
+   * }
    * await write.synchronizeAsync();
    * ```
    */
@@ -158,9 +164,12 @@ export interface WriteHandle<K, V> extends Disposable {
    * import { create } from "@x/flashmap";
    *
    * const [write, read] = create();
-   * write.guard().insert("k", "v");
+   * {
+   *   using guard = write.guard();
+   *   guard.insert("k", "v");
+   * }
    * write.close();
-   * assertEquals(read.get("k"), undefined); // that guard was never published
+   * assertEquals(read.get("k"), "v");
    * ```
    */
   close(): void;
