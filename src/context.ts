@@ -1,8 +1,8 @@
 /**
  * What every handle of one map in one thread shares: the buffer, the
- * control-word memory the protocol runs on, the key and value storage, and
- * the list of this thread's read handles (so that the writer can tell a wait
- * that would never end from one that will).
+ * control-word memory the protocol runs on, the key and value storage; and
+ * the list of this thread's read handles, so that the writer can tell a wait
+ * that would never end from one that will.
  *
  * @module
  */
@@ -12,6 +12,7 @@ import {
   E_KEY,
   E_VALUE_LENGTH,
   ENTRY_HEADER_WORDS,
+  H_MAP_ID,
   H_SEED,
   heapStart,
   type MapViews,
@@ -42,11 +43,31 @@ export interface MapContext<K, V> {
   readonly values: ValueStorage<V>;
   readonly seed: number;
   readonly maxReaders: number;
-  /** This thread's open read handles of the map. */
-  readonly localReaders: Set<ReaderState>;
+  /** The map's identity, the same in every thread and for every copy of a token. */
+  readonly mapId: string;
 }
 
-const readersByBuffer = new WeakMap<SharedArrayBuffer, Set<ReaderState>>();
+/**
+ * This thread's open read handles, by map identity. Keyed by the identity
+ * in the header rather than by the buffer object, because a token cloned in
+ * the same thread carries a new buffer object for the same memory.
+ */
+const localReaders = new Map<string, Set<ReaderState>>();
+
+/** Records a read handle opened in this thread. */
+export function addLocalReader(mapId: string, reader: ReaderState): void {
+  let readers = localReaders.get(mapId);
+  if (readers === undefined) localReaders.set(mapId, readers = new Set());
+  readers.add(reader);
+}
+
+/** Forgets a read handle of this thread that was closed. */
+export function removeLocalReader(mapId: string, reader: ReaderState): void {
+  const readers = localReaders.get(mapId);
+  if (readers === undefined) return;
+  readers.delete(reader);
+  if (readers.size === 0) localReaders.delete(mapId);
+}
 
 /** A random tag of this thread, recorded in the registry slots it claims. */
 export const THREAD_TAG: number = crypto.getRandomValues(new Int32Array(1))[0];
@@ -63,10 +84,7 @@ export function mapContext<K, V>(
   const control = new AtomicsMemory(
     new Int32Array(buffer, 0, heapStart(maxReaders)),
   );
-  let localReaders = readersByBuffer.get(buffer);
-  if (localReaders === undefined) {
-    readersByBuffer.set(buffer, localReaders = new Set());
-  }
+  const words = control.words;
   return {
     buffer,
     control,
@@ -76,7 +94,7 @@ export function mapContext<K, V>(
     values,
     seed: control.words[H_SEED],
     maxReaders,
-    localReaders,
+    mapId: `${words[H_MAP_ID]}:${words[H_MAP_ID + 1]}`,
   };
 }
 
@@ -86,7 +104,9 @@ export function localGuardsOn<K, V>(
   copy: Copy,
 ): number {
   let guards = 0;
-  for (const reader of context.localReaders) guards += reader.live[copy];
+  for (const reader of localReaders.get(context.mapId) ?? []) {
+    guards += reader.live[copy];
+  }
   return guards;
 }
 

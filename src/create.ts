@@ -20,6 +20,7 @@ import {
   H_CURRENT_COPY,
   H_LAYOUT,
   H_MAGIC,
+  H_MAP_ID,
   H_MAX_READERS,
   H_SEED,
   heapStart,
@@ -182,6 +183,7 @@ export function create<K = string, V = string>(
   i32[H_CURRENT_COPY] = 0;
   i32[H_SEED] = seed;
   i32[H_MAX_READERS] = maxReaders;
+  i32.set(crypto.getRandomValues(new Int32Array(2)), H_MAP_ID);
   writeTable(i32, 0, { offset: start, mask: slots - 1, size: 0 });
   writeTable(i32, 1, { offset: start + 2 * slots, mask: slots - 1, size: 0 });
 

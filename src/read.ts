@@ -8,10 +8,12 @@
  */
 
 import {
+  addLocalReader,
   iterateTable,
   type MapContext,
   type ReaderState,
   readValue,
+  removeLocalReader,
   THREAD_TAG,
 } from "./context.ts";
 import { ReaderLimitError } from "./errors.ts";
@@ -371,7 +373,7 @@ export function openReader<K, V>(
     live: [0, 0],
     closed: false,
   };
-  context.localReaders.add(state);
+  addLocalReader(context.mapId, state);
   return new ReadHandleImpl(context, new MapViews(context.buffer), state);
 }
 
@@ -487,7 +489,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const control = this.#context.control;
     runBlocking(control, unregisterReader(control, state.slot));
     state.closed = true;
-    this.#context.localReaders.delete(state);
+    removeLocalReader(this.#context.mapId, state);
   }
 
   [Symbol.dispose](): void {

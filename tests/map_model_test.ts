@@ -1,0 +1,283 @@
+/**
+ * Property tests of the whole map against a `Map` model: random sequences of
+ * writes, publishes and read guards, with a tiny initial capacity so that
+ * tables grow and entry memory is reclaimed and reused many times.
+ */
+import { assert, assertEquals } from "@std/assert";
+import fc from "fast-check";
+import {
+  type Codec,
+  codecs,
+  create,
+  type KeyCodec,
+  type ReadGuard,
+} from "@x/flashmap";
+import { snapshot, sorted } from "./utils.ts";
+
+type Op =
+  | { op: "insert"; key: number; size: number }
+  | { op: "remove"; key: number }
+  | { op: "replace"; key: number; size: number }
+  | { op: "publish" }
+  | { op: "open" }
+  | { op: "check"; which: number }
+  | { op: "release"; which: number }
+  | { op: "synchronize" };
+
+const KEY_SPACE = 48;
+
+const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant("insert" as const),
+      key: fc.nat(KEY_SPACE),
+      size: fc.nat(40),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant("remove" as const),
+      key: fc.nat(KEY_SPACE),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("replace" as const),
+      key: fc.nat(KEY_SPACE),
+      size: fc.nat(40),
+    }),
+  },
+  { weight: 3, arbitrary: fc.constant({ op: "publish" as const }) },
+  { weight: 2, arbitrary: fc.constant({ op: "open" as const }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("check" as const),
+      which: fc.nat(7),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("release" as const),
+      which: fc.nat(7),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ op: "synchronize" as const }) },
+);
+
+/**
+ * Runs one sequence. Guards are opened on two read handles; the writer's
+ * guard is opened lazily and published by "publish". A guard that would make
+ * the writer wait on this thread is released first (the writer cannot wait
+ * for its own thread's guards), so every step can run.
+ */
+function runModel<K>(
+  ops: Op[],
+  keyCodec: KeyCodec<K>,
+  toKey: (n: number) => K,
+): void {
+  const [write, read] = create({
+    key: keyCodec,
+    value: codecs.string,
+    capacity: 1,
+  });
+  const other = read.clone();
+  const handles = [read, other];
+  const model = new Map<K, string>(); // the writer's view
+  let published = new Map<K, string>(); // the model as of the last publish
+  let version = 0;
+  const open: {
+    guard: ReadGuard<K, string>;
+    expected: Map<K, string>;
+    version: number;
+    handle: number;
+  }[] = [];
+  const lastVersion = [0, 0];
+  let guard = write.guard();
+  let counter = 0;
+
+  const value = (size: number) => `${counter++}:`.padEnd(size + 2, "v");
+  const ensureGuard = () => {
+    if (!guard.published) return;
+    // Guards opened before the last publish still read the copy the writer needs.
+    for (let i = open.length - 1; i >= 0; i--) {
+      if (open[i].version < version) {
+        open[i].guard.release();
+        open.splice(i, 1);
+      }
+    }
+    guard = write.guard();
+  };
+
+  for (const step of ops) {
+    switch (step.op) {
+      case "insert": {
+        ensureGuard();
+        const key = toKey(step.key);
+        const v = value(step.size);
+        assertEquals(guard.insert(key, v), model.get(key));
+        model.set(key, v);
+        break;
+      }
+      case "remove": {
+        ensureGuard();
+        const key = toKey(step.key);
+        assertEquals(guard.remove(key), model.get(key));
+        model.delete(key);
+        break;
+      }
+      case "replace": {
+        ensureGuard();
+        const key = toKey(step.key);
+        const v = value(step.size);
+        const before = model.get(key);
+        assertEquals(guard.replace(key, (old) => old + v), before);
+        if (before !== undefined) model.set(key, before + v);
+        break;
+      }
+      case "publish": {
+        if (guard.published) break;
+        assertEquals(snapshot(guard), sorted(model));
+        guard.publish();
+        published = new Map(model);
+        version++;
+        break;
+      }
+      case "open": {
+        const handle = open.length % 2;
+        const view = handles[handle].guard();
+        // S3: a guard opened after a publish sees it, and the whole of it (S1).
+        assertEquals(snapshot(view), sorted(published));
+        open.push({
+          guard: view,
+          expected: new Map(published),
+          version,
+          handle,
+        });
+        lastVersion[handle] = version;
+        break;
+      }
+      case "check": {
+        if (open.length === 0) break;
+        const held = open[step.which % open.length];
+        // S1: a held guard's snapshot never changes.
+        assertEquals(snapshot(held.guard), sorted(held.expected));
+        assertEquals(held.guard.size, held.expected.size);
+        for (const [key, v] of held.expected) {
+          assertEquals(held.guard.get(key), v);
+        }
+        break;
+      }
+      case "release": {
+        if (open.length === 0) break;
+        const [held] = open.splice(step.which % open.length, 1);
+        held.guard.release();
+        break;
+      }
+      case "synchronize": {
+        if (!guard.published) break;
+        ensureGuard();
+        break;
+      }
+    }
+  }
+  guard.publish();
+  for (const held of open) held.guard.release();
+  {
+    using view = read.guard();
+    assertEquals(snapshot(view), sorted(model));
+    for (let n = 0; n <= KEY_SPACE; n++) {
+      assertEquals(view.get(toKey(n)), model.get(toKey(n)));
+    }
+  }
+  other.close();
+  read.close();
+  write.close();
+}
+
+const runs = { numRuns: 150, endOnFailure: true };
+
+Deno.test("map matches a Map model under random operations (string keys)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(opArbitrary, { maxLength: 300, size: "max" }),
+      (ops) => {
+        runModel(ops, codecs.string, (n) => `key-${n}`);
+      },
+    ),
+    runs,
+  );
+});
+
+Deno.test("map matches a Map model under random operations (int32 keys)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(opArbitrary, { maxLength: 300, size: "max" }),
+      (ops) => {
+        runModel(ops, codecs.int32, (n) => n * 7919 - 100_000);
+      },
+    ),
+    runs,
+  );
+});
+
+const pairCodec: Codec<[number, number]> & { canonical: true } = {
+  name: "test.pair",
+  canonical: true,
+  encode: ([a, b]) => new Uint8Array(new Int32Array([a, b]).buffer),
+  decode: (bytes) => {
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset, 2);
+    return [words[0], words[1]];
+  },
+};
+
+Deno.test("map matches a Map model under random operations (user codec keys)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(opArbitrary, { maxLength: 200, size: "max" }),
+      (ops) => {
+        // The model compares keys by identity, so keys are cached per number.
+        const keys = new Map<number, [number, number]>();
+        runModel(ops, pairCodec, (n) => {
+          let key = keys.get(n);
+          if (key === undefined) keys.set(n, key = [n, 1000 - n]);
+          return key;
+        });
+      },
+    ),
+    { numRuns: 60, endOnFailure: true },
+  );
+});
+
+Deno.test("WriteGuard reuses the memory of replaced and removed entries", () => {
+  const [write, read] = create({ capacity: 64, maxBytes: 4 * 1024 * 1024 });
+  const buffer = read.share().buffer;
+  let grownAfterWarmUp = 0;
+  let sizeAfterWarmUp = 0;
+  for (let round = 0; round < 400; round++) {
+    {
+      using guard = write.guard();
+      for (let i = 0; i < 64; i++) {
+        guard.insert(
+          `key ${i}`,
+          `value ${round} `.repeat(1 + ((round + i) % 8)),
+        );
+      }
+      if (round % 3 === 0) {
+        for (let i = 0; i < 64; i += 2) guard.remove(`key ${i}`);
+      }
+    }
+    if (round === 20) sizeAfterWarmUp = buffer.byteLength;
+    if (round > 20 && buffer.byteLength !== sizeAfterWarmUp) grownAfterWarmUp++;
+  }
+  // 400 rounds write about 25k entries of up to ~100 bytes: without reuse the
+  // buffer would have to grow far past its warm-up size.
+  assertEquals(grownAfterWarmUp, 0);
+  assert(sizeAfterWarmUp < 1024 * 1024);
+  using view = read.guard();
+  assertEquals(view.size, 32); // the last round (399) removed every other key
+});
