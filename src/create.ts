@@ -81,6 +81,7 @@ const MAX_MAX_BYTES = 8 * 1024 ** 3 - 8;
 const MAX_READERS_LIMIT = 65_536;
 const MAX_CAPACITY = 2 ** 28;
 const INITIAL_GROWTH_BYTES = 64 * 1024;
+const HEADER_BYTES = 32;
 
 function checkInteger(
   name: string,
@@ -255,15 +256,22 @@ export function attach<K = string, V = string>(
   if (!(buffer instanceof SharedArrayBuffer) || !buffer.growable) {
     throw notAToken("whose buffer is a growable SharedArrayBuffer");
   }
-  const header = new Int32Array(buffer, 0, 8);
-  if (header[H_MAGIC] !== MAGIC || header[H_LAYOUT] !== LAYOUT_VERSION) {
+  if (buffer.byteLength < HEADER_BYTES) {
+    throw notAToken("but its buffer is too small to hold a map");
+  }
+  const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+  const maxReaders = header[H_MAX_READERS];
+  if (
+    header[H_MAGIC] !== MAGIC || header[H_LAYOUT] !== LAYOUT_VERSION ||
+    maxReaders < 1 || buffer.byteLength < heapStart(maxReaders) * 4
+  ) {
     throw notAToken("but its buffer does not hold a map of this layout");
   }
   const keyCodec = codecFor("key", candidate.key, codecs.key);
   const valueCodec = codecFor("value", candidate.value, codecs.value);
   const context = mapContext(
     buffer,
-    header[H_MAX_READERS],
+    maxReaders,
     keyCodec,
     valueCodec,
     keyStorage(keyCodec),

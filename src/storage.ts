@@ -250,6 +250,8 @@ export class NumberKeys implements KeyStorage<number, number> {
     if (typeof key !== "number") {
       throw typeError(action, "key", "a number", key);
     }
+    // One canonical NaN: arithmetic makes NaNs with other bit patterns.
+    if (key !== key) return NaN;
     return key === 0 ? 0 : key;
   }
   hash(key: number, seed: number): number {
@@ -459,8 +461,8 @@ export class JsonValues<T> implements ValueStorage<T, string> {
 
 /**
  * Accepts exactly the values that survive `JSON.stringify` then
- * `JSON.parse` unchanged: null, booleans, finite numbers, strings, arrays
- * and plain objects of those, without cycles.
+ * `JSON.parse` (with `-0` coming back as `0`): null, booleans, finite
+ * numbers, strings, arrays and plain objects of those, without cycles.
  */
 export function checkJson(
   value: unknown,

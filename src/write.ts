@@ -399,7 +399,8 @@ export class Writer<K, V> {
   readonly #reserved: [TableRef | null, TableRef | null] = [null, null];
   #guard: WriteGuardImpl<K, V> | null = null;
   #opening = false;
-  #inUpdate = false;
+  /** Set while user code (a codec, a `replace` update) runs inside an operation. */
+  #inCallback = false;
   /** Counts changes, so that an iterator can tell the table changed under it. */
   #changes = 0;
   closed = false;
@@ -542,6 +543,7 @@ export class Writer<K, V> {
 
   publish(guard: WriteGuardImpl<K, V>): void {
     if (this.#guard !== guard) return;
+    this.#checkWritable(guard, "publish the write guard");
     this.#guard = null;
     if (this.#log.length === 0) return; // nothing changed: no version to publish
     const control = this.context.control;
@@ -567,9 +569,14 @@ export class Writer<K, V> {
     if (this.#guard !== guard) {
       throw new TypeError(`Cannot ${action}: the write guard was published`);
     }
-    if (this.#inUpdate) {
+  }
+
+  /** Like `#checkUsable`, and also refuses changes from inside a callback. */
+  #checkWritable(guard: WriteGuardImpl<K, V>, action: string): void {
+    this.#checkUsable(guard, action);
+    if (this.#inCallback) {
       throw new TypeError(
-        `Cannot ${action}: the write guard is inside a replace() update`,
+        `Cannot ${action}: the write guard is busy running a codec or a replace() update`,
       );
     }
   }
@@ -641,10 +648,17 @@ export class Writer<K, V> {
 
   insert(guard: WriteGuardImpl<K, V>, key: K, value: V): V | undefined {
     const action = "insert into the map";
-    this.#checkUsable(guard, action);
+    this.#checkWritable(guard, action);
     const { keys, values, seed } = this.context;
-    const preparedKey = keys.prepare(key, action);
-    const preparedValue = values.prepare(value, action);
+    let preparedKey: unknown;
+    let preparedValue: unknown;
+    this.#inCallback = true;
+    try {
+      preparedKey = keys.prepare(key, action);
+      preparedValue = values.prepare(value, action);
+    } finally {
+      this.#inCallback = false;
+    }
     const hash = keys.hash(preparedKey, seed);
     return this.#put(
       preparedKey,
@@ -661,34 +675,45 @@ export class Writer<K, V> {
     update: (previous: V) => V,
   ): V | undefined {
     const action = "replace in the map";
-    this.#checkUsable(guard, action);
+    this.#checkWritable(guard, action);
     if (typeof update !== "function") {
       throw new TypeError(
         `Cannot ${action}: update must be a function, got ${typeof update}`,
       );
     }
     const { keys, values, seed } = this.context;
-    const preparedKey = keys.prepare(key, action);
+    let preparedKey: unknown;
+    this.#inCallback = true;
+    try {
+      preparedKey = keys.prepare(key, action);
+    } finally {
+      this.#inCallback = false;
+    }
     const hash = keys.hash(preparedKey, seed);
     const slot = this.#slotOf(preparedKey, hash);
     if (slot < 0) return undefined;
     const previous = readValue(this.views, keys, values, this.#entryAt(slot));
-    let next: V;
-    this.#inUpdate = true;
+    let preparedValue: unknown;
+    this.#inCallback = true;
     try {
-      next = update(previous);
+      preparedValue = values.prepare(update(previous), action);
     } finally {
-      this.#inUpdate = false;
+      this.#inCallback = false;
     }
-    const preparedValue = values.prepare(next, action);
     return this.#put(preparedKey, preparedValue, hash, slot, action);
   }
 
   remove(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
     const action = "remove from the map";
-    this.#checkUsable(guard, action);
+    this.#checkWritable(guard, action);
     const { keys, values, seed } = this.context;
-    const prepared = keys.prepare(key, action);
+    let prepared: unknown;
+    this.#inCallback = true;
+    try {
+      prepared = keys.prepare(key, action);
+    } finally {
+      this.#inCallback = false;
+    }
     const slot = this.#slotOf(prepared, keys.hash(prepared, seed));
     if (slot < 0) return undefined;
     const entry = this.#entryAt(slot);
@@ -839,8 +864,8 @@ export class WriteGuardImpl<K, V> implements WriteGuard<K, V> {
   }
   publish(): void {
     if (this.#published) return;
-    this.#published = true;
     this.#writer.publish(this);
+    this.#published = true;
   }
   [Symbol.dispose](): void {
     this.publish();

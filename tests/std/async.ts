@@ -35,7 +35,7 @@ export class DeadlineError extends Error {
 
 /** Rejects with {@linkcode DeadlineError} if `promise` takes longer than `ms`. */
 export function deadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DeadlineError()), ms);
   });
