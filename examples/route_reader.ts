@@ -1,0 +1,23 @@
+/// <reference no-default-lib="true" />
+/// <reference lib="deno.worker" />
+import { attach, type ReadHandle } from "@x/flashmap";
+
+interface Route {
+  upstream: string;
+  weight: number;
+}
+
+let routes: ReadHandle<string, Route> | undefined;
+
+self.onmessage = (event: MessageEvent) => {
+  if (routes === undefined) {
+    routes = attach<string, Route>(event.data); // the first message: the token
+    self.postMessage("ready");
+  } else if (event.data === "close") {
+    routes.close();
+    self.postMessage("closed");
+  } else {
+    using view = routes.guard(); // one snapshot for this request
+    self.postMessage(view.get(event.data)?.upstream ?? "no route");
+  }
+};
