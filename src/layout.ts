@@ -33,7 +33,7 @@ export const H_MAX_READERS = 5;
 /** 1 once the write handle is closed. */
 export const H_WRITER_CLOSED = 6;
 /** A random identity of the map (two words), the same in every thread. */
-export const H_MAP_ID = 12;
+export const H_MAP_ID = 16;
 /** Table descriptor of copy c: `H_TABLES + TABLE_STRIDE * c` + one of the T_ offsets. */
 export const H_TABLES = 8;
 export const TABLE_STRIDE = 4;

@@ -298,3 +298,24 @@ Deno.test("WriteHandle.guard() throws DeadlockError for a guard of a handle atta
   using guard = write.guard();
   assertEquals(guard.get("a"), "2");
 });
+
+Deno.test("attach() in the writer's thread after growth still counts as this thread's reader", () => {
+  const [write, read] = create({ capacity: 1 });
+  {
+    using guard = write.guard();
+    for (let i = 0; i < 1000; i++) guard.insert(`k${i}`, "v");
+  }
+  {
+    using guard = write.guard();
+    for (let i = 1000; i < 3000; i++) guard.insert(`k${i}`, "v");
+  }
+  using attached = attach(structuredClone(read.share()));
+  const view = attached.guard();
+  {
+    using guard = write.guard();
+    guard.insert("x", "y");
+  }
+  assertThrows(() => write.guard(), DeadlockError);
+  view.release();
+  write.guard().publish();
+});
