@@ -41,16 +41,52 @@ export function hashPair(low: number, high: number, seed: number): number {
   return mix32(absorb(absorb(seed, low), high) ^ 8);
 }
 
-/** Hash of a string's UTF-16 code units, two per step. */
+let packed = new Int32Array(64);
+
+/**
+ * The code units of the string last given to {@linkcode hashString}, two per
+ * word (the first in the low half), an odd last unit alone in its word: the
+ * layout of a stored string key, so a key compares word by word.
+ */
+export function packedString(): Int32Array {
+  return packed;
+}
+
+/**
+ * Hash of a string's UTF-16 code units. Two lanes absorb alternate words,
+ * so the two multiply chains run side by side; the units are packed into
+ * {@linkcode packedString} on the way.
+ */
 export function hashString(key: string, seed: number): number {
   const length = key.length;
-  let h = seed;
-  let i = 0;
-  for (; i + 1 < length; i += 2) {
-    h = absorb(h, key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16));
+  if (length > 2 * packed.length) {
+    packed = new Int32Array(Math.max(length, 4 * packed.length));
   }
-  if (i < length) h = absorb(h, key.charCodeAt(i) | 0x10000);
-  return mix32(h ^ length);
+  const out = packed;
+  let a = seed;
+  let b = seed ^ 0x5bd1e995;
+  let i = 0;
+  let w = 0;
+  for (; i + 3 < length; i += 4, w += 2) {
+    const low = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
+    const high = key.charCodeAt(i + 2) | (key.charCodeAt(i + 3) << 16);
+    out[w] = low;
+    out[w + 1] = high;
+    a = absorb(a, low);
+    b = absorb(b, high);
+  }
+  if (i + 1 < length) {
+    const word = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
+    out[w++] = word;
+    a = absorb(a, word);
+    i += 2;
+  }
+  if (i < length) {
+    const word = key.charCodeAt(i);
+    out[w] = word;
+    b = absorb(b, word | 0x10000);
+  }
+  return mix32(a ^ Math.imul(b, 0x85ebca6b) ^ length);
 }
 
 /** Hash of bytes, four per step. */

@@ -5,9 +5,11 @@
  *
  * The one-step read paths (enter and leave a guard) are plain functions over
  * {@linkcode Memory}. Every path that takes several shared-memory steps is a
- * generator that yields between steps: `undefined` marks a point where
- * another thread may run, a {@linkcode WaitRequest} asks the driver to sleep
- * until the word changes. Production drives these generators on `Atomics`
+ * generator that yields between steps, so that no two shared-memory
+ * operations run without a chance for another thread in between: `undefined`
+ * marks such a point, a {@linkcode WaitRequest} asks the driver to sleep
+ * while the word still holds the value (checked and slept atomically, as
+ * `Atomics.wait` does). Production drives these generators on `Atomics`
  * (blocking or async); a test scheduler drives the same code step by step.
  *
  * @module
@@ -93,8 +95,11 @@ export function* awaitResidualReaders(memory: Memory): Generator<Step, void> {
     const residual = memory.load(C_RESIDUAL);
     if (residual === 0) break;
     yield;
-    if (!parked) memory.store(C_WRITER_PARKED, 1);
-    parked = true;
+    if (!parked) {
+      memory.store(C_WRITER_PARKED, 1);
+      parked = true;
+      yield;
+    }
     yield { index: C_RESIDUAL, expected: residual };
   }
   if (parked) memory.store(C_WRITER_PARKED, 0);
@@ -119,6 +124,7 @@ export function* lockRegistry(memory: Memory): Generator<Step, void> {
   yield;
   if (seen !== CONTENDED) seen = memory.exchange(C_REGISTRY_LOCK, CONTENDED);
   while (seen !== UNLOCKED) {
+    yield;
     yield { index: C_REGISTRY_LOCK, expected: CONTENDED };
     seen = memory.exchange(C_REGISTRY_LOCK, CONTENDED);
   }
@@ -126,11 +132,11 @@ export function* lockRegistry(memory: Memory): Generator<Step, void> {
 
 /** Releases the registry lock, waking one waiter if there may be any. */
 export function* unlockRegistry(memory: Memory): Generator<Step, void> {
-  if (memory.sub(C_REGISTRY_LOCK, 1) !== LOCKED) {
-    memory.store(C_REGISTRY_LOCK, UNLOCKED);
-    yield;
-    memory.notify(C_REGISTRY_LOCK, 1);
-  }
+  if (memory.sub(C_REGISTRY_LOCK, 1) === LOCKED) return;
+  yield;
+  memory.store(C_REGISTRY_LOCK, UNLOCKED);
+  yield;
+  memory.notify(C_REGISTRY_LOCK, 1);
 }
 
 /**
@@ -153,6 +159,7 @@ export function* publishCopy(memory: Memory): Generator<Step, number> {
     yield;
     residual += memory.add(base + S_REFCOUNT, COPY_BIT) & COUNT_MASK;
   }
+  yield;
   memory.add(C_PUBLISHES, 1);
   yield* unlockRegistry(memory);
   if (residual !== 0) {

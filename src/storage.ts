@@ -9,7 +9,13 @@
  * @module
  */
 
-import { hashBytes, hashInt32, hashPair, hashString } from "./hash.ts";
+import {
+  hashBytes,
+  hashInt32,
+  hashPair,
+  hashString,
+  packedString,
+} from "./hash.ts";
 import { E_KEY, ENTRY_HEADER_WORDS, type MapViews } from "./layout.ts";
 
 /** How a key kind validates, hashes, finds, stores and reads its keys. */
@@ -120,8 +126,16 @@ function writeUtf16(u16: Uint16Array, start: number, text: string): void {
 
 // ---------------------------------------------------------------- keys
 
-/** String keys, stored as UTF-16 code units (lone surrogates included). */
+/**
+ * String keys, stored as UTF-16 code units (lone surrogates included), two
+ * per word, an odd last unit followed by a zero unit. A probe compares whole
+ * words against the units that hashing packed, never calling `charCodeAt`
+ * twice per unit.
+ */
 export class StringKeys implements KeyStorage<string, string> {
+  /** The key whose code units {@linkcode packedString} holds. */
+  #packed = "";
+
   prepare(key: unknown, action: string): string {
     if (typeof key !== "string") {
       throw typeError(action, "key", "a string", key);
@@ -129,6 +143,7 @@ export class StringKeys implements KeyStorage<string, string> {
     return key;
   }
   hash(key: string, seed: number): number {
+    this.#packed = key;
     return hashString(key, seed);
   }
   find(
@@ -138,19 +153,21 @@ export class StringKeys implements KeyStorage<string, string> {
     key: string,
     hash: number,
   ): number {
+    if (this.#packed !== key) this.hash(key, 0);
+    const packed = packedString();
     const i32 = views.i32;
-    const u16 = views.u16;
     const length = key.length;
+    const words = (length + 1) >> 1;
     let slot = hash & mask;
     for (;;) {
       const at = table + 2 * slot;
       const entry = i32[at + 1];
       if (entry === 0) return -1;
       if (i32[at] === hash && i32[entry + E_KEY] === length) {
-        const start = (entry + ENTRY_HEADER_WORDS) * 2;
+        const start = entry + ENTRY_HEADER_WORDS;
         let i = 0;
-        while (i < length && u16[start + i] === key.charCodeAt(i)) i++;
-        if (i === length) return slot;
+        while (i < words && i32[start + i] === packed[i]) i++;
+        if (i === words) return slot;
       }
       slot = (slot + 1) & mask;
     }
@@ -165,7 +182,9 @@ export class StringKeys implements KeyStorage<string, string> {
     return evenWords(length * 2);
   }
   write(views: MapViews, entry: number, key: string): void {
-    writeUtf16(views.u16, (entry + ENTRY_HEADER_WORDS) * 2, key);
+    const start = (entry + ENTRY_HEADER_WORDS) * 2;
+    writeUtf16(views.u16, start, key);
+    if (key.length % 2 === 1) views.u16[start + key.length] = 0;
   }
   read(views: MapViews, entry: number): string {
     return readUtf16(

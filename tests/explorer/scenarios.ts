@@ -1,0 +1,350 @@
+/**
+ * Scenarios for the interleaving explorer: one writer and one or two
+ * readers, running the production protocol (or a mutant of it) on simulated
+ * memory, with ghost state that checks S1-S5 at every step:
+ *
+ * - the writer never touches a copy that a live guard reads (S1, S5);
+ * - a guard sees the same version on every read (S1);
+ * - on one handle, a guard created later never sees an older version (S2);
+ * - a guard created after a publish returned sees that publish (S3);
+ * - no thread waits for ever (S4, checked by the explorer);
+ * - an entry's memory is freed only when no live guard can see it (S5).
+ *
+ * The map itself is abstract: version k holds entry k, so the write of
+ * version k removes entry k - 1, which is freed when the replay takes it out
+ * of the second copy.
+ *
+ * @module
+ */
+
+import * as layout from "../../src/layout.ts";
+import type * as production from "../../src/protocol.ts";
+import type { Copy, Step } from "../../src/protocol.ts";
+import type { Scenario, Thread, World } from "./explorer.ts";
+import { SimMemory } from "./sim_memory.ts";
+
+/** The protocol module under test: production, or a mutant of it. */
+export type Protocol = typeof production;
+
+const MAX_READERS = 3;
+
+function wordName(index: number): string {
+  const names: Record<number, string> = {
+    [layout.H_CURRENT_COPY]: "current",
+    [layout.C_RESIDUAL]: "residual",
+    [layout.C_WRITER_PARKED]: "parked",
+    [layout.C_REGISTRY_LOCK]: "lock",
+    [layout.C_SLOTS_USED]: "slotsUsed",
+    [layout.C_PUBLISHES]: "publishes",
+  };
+  if (names[index] !== undefined) return names[index];
+  if (index >= layout.REGISTRY_START) {
+    const slot = Math.floor(
+      (index - layout.REGISTRY_START) / layout.SLOT_WORDS,
+    );
+    const field = (index - layout.REGISTRY_START) % layout.SLOT_WORDS;
+    const fields = ["refcount", "state", "owner"];
+    return `slot${slot}.${fields[field] ?? field}`;
+  }
+  return `word${index}`;
+}
+
+interface GuardGhost {
+  readonly name: string;
+  readonly copy: Copy;
+  readonly version: number;
+}
+
+/** The specification's view of the run. */
+class Ghost {
+  readonly version = [0, 0];
+  readonly live = new Set<GuardGhost>();
+  readonly latest = new Map<string, number>();
+  published = 0;
+
+  enter(handle: string, copy: Copy): GuardGhost {
+    const guard = {
+      name: `${handle}'s guard`,
+      copy,
+      version: this.version[copy],
+    };
+    if (guard.version < this.published) {
+      throw new Error(
+        `S3: ${guard.name} sees version ${guard.version}, but publish ${this.published} had returned`,
+      );
+    }
+    const before = this.latest.get(handle) ?? 0;
+    if (guard.version < before) {
+      throw new Error(
+        `S2: ${guard.name} sees version ${guard.version} after a guard of the same handle saw ${before}`,
+      );
+    }
+    this.latest.set(handle, guard.version);
+    this.live.add(guard);
+    return guard;
+  }
+
+  read(guard: GuardGhost): void {
+    if (this.version[guard.copy] !== guard.version) {
+      throw new Error(
+        `S1: ${guard.name} saw version ${guard.version}, now reads ${
+          this.version[guard.copy]
+        }`,
+      );
+    }
+  }
+
+  leave(guard: GuardGhost): void {
+    this.live.delete(guard);
+  }
+
+  /** The writer changes a copy: no live guard may be reading it. */
+  write(copy: Copy, version: number, what: string): void {
+    for (const guard of this.live) {
+      if (guard.copy === copy) {
+        throw new Error(
+          `the writer ${what} on copy ${copy} while ${guard.name} (version ${guard.version}) reads it`,
+        );
+      }
+    }
+    this.version[copy] = version;
+  }
+
+  /** Entry `entry` leaves the second copy: its memory may be reused. */
+  free(entry: number): void {
+    for (const guard of this.live) {
+      if (guard.version === entry) {
+        throw new Error(
+          `S5: entry ${entry} is freed while ${guard.name} can still see it`,
+        );
+      }
+    }
+  }
+}
+
+interface Handle {
+  readonly name: string;
+  readonly refcount: number;
+}
+
+/** Everything a scenario's threads share. */
+export class Setup {
+  readonly memory = new SimMemory(layout.heapStart(MAX_READERS), wordName);
+  readonly ghost = new Ghost();
+  readonly protocol: Protocol;
+
+  constructor(protocol: Protocol) {
+    this.protocol = protocol;
+  }
+
+  /** Registers a read handle before the threads start. */
+  handle(name: string): Handle {
+    const steps = this.protocol.registerReader(this.memory, MAX_READERS, 0);
+    let next = steps.next();
+    while (!next.done) next = steps.next();
+    if (next.value < 0) throw new Error("no reader slot");
+    return { name, refcount: layout.slotBase(next.value) + layout.S_REFCOUNT };
+  }
+
+  /** The writer: `publishes` write guards, each waiting and replaying first, then a final synchronize. */
+  *writer(publishes: number): Generator<Step, void> {
+    const { memory, ghost, protocol } = this;
+    let copy: Copy = 1;
+    const synchronize = function* (version: number): Generator<Step, void> {
+      yield;
+      yield* protocol.awaitResidualReaders(memory);
+      yield;
+      ghost.write(copy, version, `replays version ${version}`);
+      ghost.free(version - 1);
+    };
+    for (let version = 1; version <= publishes; version++) {
+      if (version > 1) yield* synchronize(version - 1);
+      yield;
+      ghost.write(copy, version, `writes version ${version}`);
+      yield* protocol.publishCopy(memory);
+      ghost.published = version;
+      copy = (copy ^ 1) as Copy;
+    }
+    yield* synchronize(publishes);
+  }
+
+  /** Enters a guard; returns what `leave` needs. */
+  enter(handle: Handle): { handle: Handle; copy: Copy; ghost: GuardGhost } {
+    const copy = this.protocol.enterGuard(this.memory, handle.refcount);
+    return { handle, copy, ghost: this.ghost.enter(handle.name, copy) };
+  }
+
+  *leave(
+    guard: { handle: Handle; copy: Copy; ghost: GuardGhost },
+  ): Generator<Step, void> {
+    const residual = this.protocol.leaveGuard(
+      this.memory,
+      guard.handle.refcount,
+      guard.copy,
+    );
+    this.ghost.leave(guard.ghost);
+    if (residual) {
+      yield;
+      yield* this.protocol.departResidual(this.memory);
+    }
+  }
+
+  /** One guard with `reads` reads, each a step of its own. */
+  *guard(handle: Handle, reads: number): Generator<Step, void> {
+    const guard = this.enter(handle);
+    for (let i = 0; i < reads; i++) {
+      yield;
+      this.ghost.read(guard.ghost);
+    }
+    yield;
+    yield* this.leave(guard);
+  }
+
+  world(threads: Thread[]): World {
+    const { memory, ghost } = this;
+    return {
+      memory,
+      threads,
+      finish() {
+        if (ghost.live.size > 0) {
+          throw new Error("guards are still live at the end");
+        }
+        if (memory.words[layout.C_RESIDUAL] !== 0) {
+          throw new Error(
+            `residual is ${memory.words[layout.C_RESIDUAL]} at the end`,
+          );
+        }
+        if (memory.words[layout.C_REGISTRY_LOCK] !== 0) {
+          throw new Error("the lock is held at the end");
+        }
+      },
+    };
+  }
+}
+
+/** The scenarios of the issue, for a given protocol module. */
+export function scenarios(protocol: Protocol): Scenario[] {
+  return [
+    {
+      name: "S2: two publishes against two sequential guards on one handle",
+      setup() {
+        const s = new Setup(protocol);
+        const a = s.handle("A");
+        return s.world([
+          { name: "writer", steps: s.writer(2) },
+          {
+            name: "reader A",
+            steps: (function* () {
+              yield* s.guard(a, 1);
+              yield;
+              yield* s.guard(a, 1);
+            })(),
+          },
+        ]);
+      },
+    },
+    {
+      name: "nested guards on one handle (outer, middle, inner)",
+      setup() {
+        const s = new Setup(protocol);
+        const a = s.handle("A");
+        return s.world([
+          { name: "writer", steps: s.writer(2) },
+          {
+            name: "reader A",
+            steps: (function* () {
+              const outer = s.enter(a);
+              yield;
+              const middle = s.enter(a);
+              yield;
+              const inner = s.enter(a);
+              for (const guard of [inner, middle, outer]) {
+                yield;
+                s.ghost.read(guard.ghost);
+              }
+              for (const guard of [inner, middle, outer]) {
+                yield;
+                yield* s.leave(guard);
+              }
+            })(),
+          },
+        ]);
+      },
+    },
+    {
+      name: "two handles with one guard each",
+      setup() {
+        const s = new Setup(protocol);
+        const a = s.handle("A");
+        const b = s.handle("B");
+        return s.world([
+          { name: "writer", steps: s.writer(2) },
+          { name: "reader A", steps: s.guard(a, 2) },
+          { name: "reader B", steps: s.guard(b, 2) },
+        ]);
+      },
+    },
+    {
+      name:
+        "S4: a guard held across three publishes (the writer parks and is woken)",
+      setup() {
+        const s = new Setup(protocol);
+        const a = s.handle("A");
+        return s.world([
+          { name: "writer", steps: s.writer(3) },
+          { name: "reader A", steps: s.guard(a, 4) },
+        ]);
+      },
+    },
+    {
+      name: "handle clone and close while the writer publishes",
+      setup() {
+        const s = new Setup(protocol);
+        const a = s.handle("A");
+        const { memory } = s;
+        return s.world([
+          { name: "writer", steps: s.writer(2) },
+          { name: "reader A", steps: s.guard(a, 1) },
+          {
+            name: "clone C",
+            steps: (function* () {
+              const slot: number = yield* protocol.registerReader(
+                memory,
+                MAX_READERS,
+                0,
+              );
+              if (slot < 0) throw new Error("no reader slot for the clone");
+              const c = {
+                name: "C",
+                refcount: layout.slotBase(slot) + layout.S_REFCOUNT,
+              };
+              yield;
+              yield* s.guard(c, 1);
+              yield;
+              yield* protocol.unregisterReader(memory, slot);
+            })(),
+          },
+        ]);
+      },
+    },
+    {
+      name: "S5: reclamation with two handles and three publishes",
+      setup() {
+        const s = new Setup(protocol);
+        const a = s.handle("A");
+        const b = s.handle("B");
+        return s.world([
+          { name: "writer", steps: s.writer(3) },
+          {
+            name: "reader A",
+            steps: (function* () {
+              yield* s.guard(a, 1);
+              yield* s.guard(a, 1);
+            })(),
+          },
+          { name: "reader B", steps: s.guard(b, 2) },
+        ]);
+      },
+    },
+  ];
+}
