@@ -28,6 +28,7 @@ export {
   BufferFullError,
   DeadlockError,
   ReaderLimitError,
+  WaitTimeoutError,
 } from "./src/errors.ts";
 export type { ReadGuard, ReadHandle, ReadToken } from "./src/read.ts";
-export type { WriteGuard, WriteHandle } from "./src/write.ts";
+export type { WaitOptions, WriteGuard, WriteHandle } from "./src/write.ts";

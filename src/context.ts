@@ -98,6 +98,14 @@ export function mapContext<K, V>(
   };
 }
 
+/** Whether the read handle in registry slot `slot` belongs to this thread. */
+export function isLocalReader(mapId: string, slot: number): boolean {
+  for (const reader of localReaders.get(mapId) ?? []) {
+    if (reader.slot === slot) return true;
+  }
+  return false;
+}
+
 /** Live guards of this thread's read handles on `copy`. */
 export function localGuardsOn<K, V>(
   context: MapContext<K, V>,

@@ -103,3 +103,49 @@ export class DeadlockError extends Error {
     this.name = "DeadlockError";
   }
 }
+
+/**
+ * Thrown by a write guard or `synchronize()` given a `timeoutMs` when read
+ * guards still hold the old copy at the deadline. `readers` lists the ids
+ * (`ReadHandle.id`) of the handles they belong to: if one of them belongs to
+ * a worker that is gone, `WriteHandle.reclaim(id)` frees it and the wait
+ * can end.
+ *
+ * @example Waiting at most 10 ms for a reader
+ * ```ts
+ * import { assertEquals, assertInstanceOf } from "@std/assert";
+ * import { create, WaitTimeoutError } from "@x/flashmap";
+ *
+ * const [write, read] = create();
+ * const other = read.clone();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert("a", "1");
+ * }
+ * const view = other.guard(); // as if held by a worker that never releases it
+ * {
+ *   using guard = write.guard();
+ *   guard.insert("a", "2");
+ * }
+ * const error = await write.guardAsync({ timeoutMs: 10 }).catch((e) => e);
+ * assertInstanceOf(error, WaitTimeoutError);
+ * assertEquals(error.readers, [other.id]);
+ * view.release();
+ * ```
+ */
+export class WaitTimeoutError extends Error {
+  /** Ids of the read handles whose guards the writer was waiting for. */
+  readonly readers: number[];
+
+  /**
+   * Creates the error.
+   *
+   * @param message What the writer was waiting for.
+   * @param readers The ids of the read handles it was waiting for.
+   */
+  constructor(message: string, readers: number[]) {
+    super(message);
+    this.name = "WaitTimeoutError";
+    this.readers = readers;
+  }
+}

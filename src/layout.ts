@@ -62,6 +62,12 @@ export const S_REFCOUNT = 0;
 export const S_STATE = 1;
 /** A tag of the thread that owns the slot, for diagnostics. */
 export const S_OWNER = 2;
+/**
+ * The handle's guards made residual by the last publish that have not left
+ * yet: lets the writer name the handles it waits for, and reclaim those of a
+ * worker that is gone.
+ */
+export const S_RESIDUAL = 3;
 
 export const SLOT_FREE = 0;
 export const SLOT_IN_USE = 1;

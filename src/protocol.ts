@@ -25,6 +25,7 @@ import {
   H_CURRENT_COPY,
   S_OWNER,
   S_REFCOUNT,
+  S_RESIDUAL,
   S_STATE,
   SLOT_FREE,
   SLOT_IN_USE,
@@ -70,14 +71,25 @@ export function leaveGuard(
 }
 
 /**
- * A residual guard has left: count it off, and wake the writer when this was
- * the last one and the writer is parked. The count may go below zero while
+ * A residual guard of the handle whose refcount is at `refcount` has left:
+ * count it off, for the handle and in all, and wake the writer when this was
+ * the last one and the writer is parked. The counts may go below zero while
  * the writer is still adding up the residual guards of a publish; the
- * departure that brings it to exactly zero is the last.
+ * departure that brings the total to exactly zero is the last.
  */
-export function* departResidual(memory: Memory): Generator<Step, void> {
-  const before = memory.sub(C_RESIDUAL, 1);
-  if (before !== 1) return;
+export function* departResidual(
+  memory: Memory,
+  refcount: number,
+): Generator<Step, void> {
+  memory.sub(refcount - S_REFCOUNT + S_RESIDUAL, 1);
+  yield;
+  yield* countOff(memory, 1);
+}
+
+/** Takes `guards` off the residual count, waking a parked writer at zero. */
+function* countOff(memory: Memory, guards: number): Generator<Step, void> {
+  const before = memory.sub(C_RESIDUAL, guards);
+  if (before !== guards) return;
   yield;
   if (memory.load(C_WRITER_PARKED) === 0) return;
   yield;
@@ -157,7 +169,11 @@ export function* publishCopy(memory: Memory): Generator<Step, number> {
     const base = slotBase(slot);
     if (memory.load(base + S_STATE) !== SLOT_IN_USE) continue;
     yield;
-    residual += memory.add(base + S_REFCOUNT, COPY_BIT) & COUNT_MASK;
+    const live = memory.add(base + S_REFCOUNT, COPY_BIT) & COUNT_MASK;
+    if (live === 0) continue;
+    yield;
+    memory.add(base + S_RESIDUAL, live);
+    residual += live;
   }
   yield;
   memory.add(C_PUBLISHES, 1);
@@ -189,6 +205,7 @@ export function* registerReader(
   if (slot < maxReaders) {
     const base = slotBase(slot);
     memory.store(base + S_REFCOUNT, memory.load(H_CURRENT_COPY) << 31);
+    memory.store(base + S_RESIDUAL, 0);
     memory.store(base + S_OWNER, owner);
     memory.store(base + S_STATE, SLOT_IN_USE);
     if (slot >= memory.load(C_SLOTS_USED)) {
@@ -199,6 +216,47 @@ export function* registerReader(
   }
   yield* unlockRegistry(memory);
   return slot;
+}
+
+/**
+ * Frees the slot of a read handle whose thread is gone (a terminated
+ * worker), whatever guards it still holds: its guards still counted as
+ * residual are counted off, so the writer's wait can end. Returns how many
+ * that was, or -1 if the slot was not in use.
+ */
+export function* reclaimReader(
+  memory: Memory,
+  slot: number,
+): Generator<Step, number> {
+  yield* lockRegistry(memory);
+  yield;
+  const base = slotBase(slot);
+  let outstanding = -1;
+  if (memory.load(base + S_STATE) === SLOT_IN_USE) {
+    memory.store(base + S_STATE, SLOT_FREE);
+    yield;
+    outstanding = memory.exchange(base + S_RESIDUAL, 0);
+  }
+  yield* unlockRegistry(memory);
+  if (outstanding > 0) {
+    yield;
+    yield* countOff(memory, outstanding);
+  }
+  return outstanding;
+}
+
+/** The slots with guards that the writer's wait is still waiting for. */
+export function residualSlots(memory: Memory): number[] {
+  const slots: number[] = [];
+  const used = memory.load(C_SLOTS_USED);
+  for (let slot = 0; slot < used; slot++) {
+    const base = slotBase(slot);
+    if (
+      memory.load(base + S_STATE) === SLOT_IN_USE &&
+      memory.load(base + S_RESIDUAL) > 0
+    ) slots.push(slot);
+  }
+  return slots;
 }
 
 /** Frees the registry slot of a read handle that has no live guards. */
@@ -212,18 +270,36 @@ export function* unregisterReader(
   yield* unlockRegistry(memory);
 }
 
+/** Thrown by the drivers when a wait outlasts its time limit. */
+export class WaitTimedOut extends Error {
+  constructor() {
+    super("the wait timed out");
+  }
+}
+
 /**
  * Runs a protocol generator to completion on the calling thread, sleeping
- * with `memory.wait` where it asks to wait.
+ * with `memory.wait` where it asks to wait, for at most `timeoutMs` in all
+ * (then throws {@linkcode WaitTimedOut}).
  */
-export function runBlocking<T>(memory: Memory, steps: Generator<Step, T>): T {
+export function runBlocking<T>(
+  memory: Memory,
+  steps: Generator<Step, T>,
+  timeoutMs = Infinity,
+): T {
+  let deadline = NaN;
   for (;;) {
     const next = steps.next();
     if (next.done) return next.value;
     const request = next.value;
-    if (request !== undefined) {
-      memory.wait(request.index, request.expected, Infinity);
+    if (request === undefined) continue;
+    if (deadline !== deadline) deadline = performance.now() + timeoutMs;
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      steps.return(undefined as T);
+      throw new WaitTimedOut();
     }
+    memory.wait(request.index, request.expected, left);
   }
 }
 
@@ -237,13 +313,20 @@ export async function runAsync<T>(
     ): Promise<unknown>;
   },
   steps: Generator<Step, T>,
+  timeoutMs = Infinity,
 ): Promise<T> {
+  let deadline = NaN;
   for (;;) {
     const next = steps.next();
     if (next.done) return next.value;
     const request = next.value;
-    if (request !== undefined) {
-      await memory.waitAsync(request.index, request.expected, Infinity);
+    if (request === undefined) continue;
+    if (deadline !== deadline) deadline = performance.now() + timeoutMs;
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      steps.return(undefined as T);
+      throw new WaitTimedOut();
     }
+    await memory.waitAsync(request.index, request.expected, left);
   }
 }

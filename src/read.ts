@@ -205,6 +205,12 @@ export interface ReadHandle<K, V> extends Disposable {
   close(): void;
   /** Whether `close()` has been called. */
   readonly closed: boolean;
+  /**
+   * This handle's registry slot: unique among the map's open read handles.
+   * A worker sends it to the writer's thread so that `WriteHandle.reclaim`
+   * can free the handle if the worker is terminated without closing it.
+   */
+  readonly id: number;
 }
 
 /**
@@ -424,7 +430,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
       return readValue(views, keys, context.values, i32[table + 2 * slot + 1]);
     } finally {
       if (leaveGuard(control, state.refcount, copy)) {
-        runBlocking(control, departResidual(control));
+        runBlocking(control, departResidual(control, state.refcount));
       }
     }
   }
@@ -449,7 +455,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
       hash,
     ) >= 0;
     if (leaveGuard(control, state.refcount, copy)) {
-      runBlocking(control, departResidual(control));
+      runBlocking(control, departResidual(control, state.refcount));
     }
     return found;
   }
@@ -473,6 +479,10 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
 
   get closed(): boolean {
     return this.#state.closed;
+  }
+
+  get id(): number {
+    return this.#state.slot;
   }
 
   close(): void {
@@ -605,7 +615,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     state.live[this.#copy]--;
     const control = this.#context.control;
     if (leaveGuard(control, state.refcount, this.#copy)) {
-      runBlocking(control, departResidual(control));
+      runBlocking(control, departResidual(control, state.refcount));
     }
   }
 

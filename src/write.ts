@@ -9,12 +9,13 @@
  */
 
 import {
+  isLocalReader,
   iterateTable,
   localGuardsOn,
   type MapContext,
   readValue,
 } from "./context.ts";
-import { DeadlockError } from "./errors.ts";
+import { DeadlockError, WaitTimeoutError } from "./errors.ts";
 import { Heap } from "./heap.ts";
 import {
   E_HASH,
@@ -25,6 +26,9 @@ import {
   H_CURRENT_COPY,
   H_WRITER_CLOSED,
   type MapViews,
+  S_STATE,
+  SLOT_IN_USE,
+  slotBase,
   T_MASK,
   T_OFFSET,
   T_SIZE,
@@ -33,9 +37,12 @@ import {
   awaitResidualReaders,
   type Copy,
   publishCopy,
+  reclaimReader,
   residualReaders,
+  residualSlots,
   runAsync,
   runBlocking,
+  WaitTimedOut,
 } from "./protocol.ts";
 import {
   clearSlot,
@@ -99,7 +106,7 @@ export interface WriteHandle<K, V> extends Disposable {
    * guard.insert("a", "1");
    * ```
    */
-  guard(): WriteGuard<K, V>;
+  guard(options?: WaitOptions): WriteGuard<K, V>;
   /**
    * Opens a write guard like `guard()`, but waits without blocking the
    * event loop, so read guards of this thread may be released meanwhile.
@@ -115,7 +122,7 @@ export interface WriteHandle<K, V> extends Disposable {
    * guard.insert("a", "1");
    * ```
    */
-  guardAsync(): Promise<WriteGuard<K, V>>;
+  guardAsync(options?: WaitOptions): Promise<WriteGuard<K, V>>;
   /**
    * Waits until no reader is left on the copy the last publish gave away,
    * and replays the published operations onto it, so that the memory of
@@ -134,7 +141,7 @@ export interface WriteHandle<K, V> extends Disposable {
    * write.synchronize();
    * ```
    */
-  synchronize(): void;
+  synchronize(options?: WaitOptions): void;
   /**
    * `synchronize()` without blocking the event loop.
    *
@@ -152,7 +159,30 @@ export interface WriteHandle<K, V> extends Disposable {
    * await write.synchronizeAsync();
    * ```
    */
-  synchronizeAsync(): Promise<void>;
+  synchronizeAsync(options?: WaitOptions): Promise<void>;
+  /**
+   * Frees the registry slot of the read handle `readerId` (its
+   * `ReadHandle.id`) whose worker is gone, for example terminated while it
+   * held a guard. Its guards stop counting, so a wait for them ends, and its
+   * slot counts no more against `maxReaders`.
+   *
+   * Only for handles that can never be used again: a live handle whose slot
+   * is reclaimed could read a copy that the writer changes. Throws a
+   * `RangeError` if no open handle has that id, and a `TypeError` for a
+   * handle of this thread (close it instead).
+   *
+   * @param readerId The id of the handle to free.
+   *
+   * @example Recovering from a worker terminated inside a guard
+   * ```ts ignore
+   * // worker: const read = attach(token); self.postMessage(read.id); ...
+   * const id = await idFromWorker;
+   * worker.terminate();
+   * write.reclaim(id); // its guards no longer hold the writer
+   * using guard = write.guard();
+   * ```
+   */
+  reclaim(readerId: number): void;
   /**
    * Closes the handle. Readers keep reading the last published version.
    * Throws a `TypeError` while a write guard is live. Closing twice does
@@ -175,6 +205,27 @@ export interface WriteHandle<K, V> extends Disposable {
   close(): void;
   /** Whether `close()` has been called. */
   readonly closed: boolean;
+}
+
+/**
+ * Options of the writer's waits.
+ *
+ * @example
+ * ```ts
+ * import { create, type WaitOptions } from "@x/flashmap";
+ *
+ * const [write] = create();
+ * const options: WaitOptions = { timeoutMs: 1000 };
+ * using guard = write.guard(options);
+ * ```
+ */
+export interface WaitOptions {
+  /**
+   * Gives up waiting for read guards after this many milliseconds with a
+   * {@linkcode WaitTimeoutError} naming the read handles still waited for
+   * (default: wait as long as it takes).
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -381,6 +432,17 @@ export interface WriteGuard<K, V> extends Disposable, Iterable<[K, V]> {
   readonly published: boolean;
 }
 
+/** The time limit of a wait, checked. */
+function waitLimit(options: WaitOptions | undefined, action: string): number {
+  const timeoutMs = options?.timeoutMs ?? Infinity;
+  if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+    throw new RangeError(
+      `Cannot ${action}: timeoutMs must be a number of milliseconds from 0, got ${timeoutMs}`,
+    );
+  }
+  return timeoutMs;
+}
+
 /** Links of a new entry: the writer's table now, the other copy at replay. */
 const NEW_ENTRY_LINKS = 2;
 
@@ -428,40 +490,35 @@ export class Writer<K, V> {
     }
   }
 
-  openGuard(): WriteGuardImpl<K, V> {
-    this.#checkCanOpen("open a write guard");
-    this.#synchronizeBlocking("open a write guard");
+  openGuard(options?: WaitOptions): WriteGuardImpl<K, V> {
+    const action = "open a write guard";
+    this.#checkCanOpen(action);
+    this.#synchronizeBlocking(action, waitLimit(options, action));
     return this.#guard = new WriteGuardImpl(this);
   }
 
-  async openGuardAsync(): Promise<WriteGuardImpl<K, V>> {
-    this.#checkCanOpen("open a write guard");
-    this.#opening = true;
-    try {
-      await this.#synchronizeAsync();
-    } finally {
-      this.#opening = false;
-    }
-    this.#checkCanOpen("open a write guard");
+  async openGuardAsync(options?: WaitOptions): Promise<WriteGuardImpl<K, V>> {
+    const action = "open a write guard";
+    this.#checkCanOpen(action);
+    await this.#synchronizeAsync(action, waitLimit(options, action));
+    this.#checkCanOpen(action);
     return this.#guard = new WriteGuardImpl(this);
   }
 
-  synchronize(): void {
+  synchronize(options?: WaitOptions): void {
     this.#checkCanOpen("synchronize");
-    this.#synchronizeBlocking("synchronize");
+    this.#synchronizeBlocking("synchronize", waitLimit(options, "synchronize"));
   }
 
-  async synchronizeAsync(): Promise<void> {
+  async synchronizeAsync(options?: WaitOptions): Promise<void> {
     this.#checkCanOpen("synchronize");
-    this.#opening = true;
-    try {
-      await this.#synchronizeAsync();
-    } finally {
-      this.#opening = false;
-    }
+    await this.#synchronizeAsync(
+      "synchronize",
+      waitLimit(options, "synchronize"),
+    );
   }
 
-  #synchronizeBlocking(action: string): void {
+  #synchronizeBlocking(action: string, timeoutMs: number): void {
     if (!this.#unsynchronized) return;
     const control = this.context.control;
     if (residualReaders(control) !== 0) {
@@ -477,16 +534,61 @@ export class Writer<K, V> {
           } first, or use the async variant`,
         );
       }
-      runBlocking(control, awaitResidualReaders(control));
+      try {
+        runBlocking(control, awaitResidualReaders(control), timeoutMs);
+      } catch (error) {
+        throw this.#timedOut(error, action, timeoutMs);
+      }
     }
     this.#replay();
   }
 
-  async #synchronizeAsync(): Promise<void> {
+  async #synchronizeAsync(action: string, timeoutMs: number): Promise<void> {
     if (!this.#unsynchronized) return;
     const control = this.context.control;
-    await runAsync(control, awaitResidualReaders(control));
+    this.#opening = true;
+    try {
+      await runAsync(control, awaitResidualReaders(control), timeoutMs);
+    } catch (error) {
+      throw this.#timedOut(error, action, timeoutMs);
+    } finally {
+      this.#opening = false;
+    }
     this.#replay();
+  }
+
+  #timedOut(error: unknown, action: string, timeoutMs: number): unknown {
+    if (!(error instanceof WaitTimedOut)) return error;
+    const readers = residualSlots(this.context.control);
+    return new WaitTimeoutError(
+      `Cannot ${action}: after ${timeoutMs} ms, guards of read handle${
+        readers.length === 1 ? "" : "s"
+      } ${readers.join(", ")} still read the old copy`,
+      readers,
+    );
+  }
+
+  reclaim(readerId: number): void {
+    const action = "reclaim the read handle";
+    if (this.closed) {
+      throw new TypeError(`Cannot ${action}: the write handle is closed`);
+    }
+    const { control, maxReaders, mapId } = this.context;
+    if (
+      typeof readerId !== "number" || !Number.isInteger(readerId) ||
+      readerId < 0 || readerId >= maxReaders ||
+      control.load(slotBase(readerId) + S_STATE) !== SLOT_IN_USE
+    ) {
+      throw new RangeError(
+        `Cannot ${action}: no read handle with id ${readerId} is open`,
+      );
+    }
+    if (isLocalReader(mapId, readerId)) {
+      throw new TypeError(
+        `Cannot ${action}: read handle ${readerId} belongs to this thread; close it instead`,
+      );
+    }
+    runBlocking(control, reclaimReader(control, readerId));
   }
 
   /** Replays the published operations onto the write copy (no reader is on it). */
@@ -880,17 +982,20 @@ export class WriteHandleImpl<K, V> implements WriteHandle<K, V> {
     this.#writer = writer;
   }
 
-  guard(): WriteGuard<K, V> {
-    return this.#writer.openGuard();
+  guard(options?: WaitOptions): WriteGuard<K, V> {
+    return this.#writer.openGuard(options);
   }
-  guardAsync(): Promise<WriteGuard<K, V>> {
-    return this.#writer.openGuardAsync();
+  guardAsync(options?: WaitOptions): Promise<WriteGuard<K, V>> {
+    return this.#writer.openGuardAsync(options);
   }
-  synchronize(): void {
-    this.#writer.synchronize();
+  synchronize(options?: WaitOptions): void {
+    this.#writer.synchronize(options);
   }
-  synchronizeAsync(): Promise<void> {
-    return this.#writer.synchronizeAsync();
+  synchronizeAsync(options?: WaitOptions): Promise<void> {
+    return this.#writer.synchronizeAsync(options);
+  }
+  reclaim(readerId: number): void {
+    this.#writer.reclaim(readerId);
   }
   close(): void {
     this.#writer.close();

@@ -8,6 +8,7 @@ Deno.test("mod.ts exports the public API and deno.json exports mod.ts", () => {
     "Builder",
     "DeadlockError",
     "ReaderLimitError",
+    "WaitTimeoutError",
     "attach",
     "codecs",
     "create",

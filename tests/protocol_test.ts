@@ -14,7 +14,9 @@ import {
   leaveGuard,
   lockRegistry,
   publishCopy,
+  reclaimReader,
   registerReader,
+  residualSlots,
   runBlocking,
   type Step,
   unlockRegistry,
@@ -49,7 +51,7 @@ Deno.test("enterGuard() reports the handle's copy and leaveGuard() spots a flip"
   assertEquals(enterGuard(mem, refcount), 1); // a new guard reads the new copy
   assertEquals(leaveGuard(mem, refcount, 1), false);
   assertEquals(leaveGuard(mem, refcount, 0), true); // the residual one
-  drive(departResidual(mem));
+  drive(departResidual(mem, refcount));
   assertEquals(mem.load(C_RESIDUAL), 0);
 });
 
@@ -66,8 +68,9 @@ Deno.test("publishCopy() counts the residual guards of every handle", () => {
 
 Deno.test("departResidual() lets a residual count below zero settle at the writer's add", () => {
   const mem = memory();
+  const refcount = slotBase(drive(registerReader(mem, 4, 0)).value);
   // A residual guard leaves before the writer has added its count.
-  drive(departResidual(mem));
+  drive(departResidual(mem, refcount));
   assertEquals(mem.load(C_RESIDUAL), -1);
   mem.add(C_RESIDUAL, 1);
   assertEquals(mem.load(C_RESIDUAL), 0);
@@ -120,4 +123,23 @@ Deno.test("lockRegistry() asks to wait while another holder has the lock", () =>
 Deno.test("runBlocking() drives a generator to its result", () => {
   const mem = memory();
   assertEquals(runBlocking(mem, registerReader(mem, 4, 0)), 0);
+});
+
+Deno.test("reclaimReader() counts off a dead handle's residual guards and frees its slot", () => {
+  const mem = memory(2);
+  const dead = drive(registerReader(mem, 2, 0)).value;
+  const live = drive(registerReader(mem, 2, 0)).value;
+  enterGuard(mem, slotBase(dead));
+  enterGuard(mem, slotBase(dead));
+  enterGuard(mem, slotBase(live));
+  assertEquals(drive(publishCopy(mem)).value, 3);
+  assertEquals(residualSlots(mem), [dead, live]);
+  assertEquals(drive(reclaimReader(mem, dead)).value, 2);
+  assertEquals(mem.load(C_RESIDUAL), 1);
+  assertEquals(residualSlots(mem), [live]);
+  assertEquals(leaveGuard(mem, slotBase(live), 0), true);
+  drive(departResidual(mem, slotBase(live)));
+  assertEquals(mem.load(C_RESIDUAL), 0);
+  assertEquals(drive(reclaimReader(mem, dead)).value, -1); // already free
+  assertEquals(drive(registerReader(mem, 2, 0)).value, dead);
 });

@@ -23,8 +23,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: 'the "last residual reader" test is off by one',
-    find: "if (before !== 1) return;",
-    replace: "if (before !== 2) return;",
+    find: "if (before !== guards) return;",
+    replace: "if (before !== guards + 1) return;",
   },
   {
     name: "publish never adds the residual guards",
@@ -40,6 +40,16 @@ export const MUTANTS: Mutant[] = [
     name: "a leaving guard never reports itself residual",
     find: "return (memory.sub(refcount, 1) >>> 31) !== copy;",
     replace: "memory.sub(refcount, 1); return false;",
+  },
+  {
+    name: "reclaiming a dead handle forgets its residual guards",
+    find: "outstanding = memory.exchange(base + S_RESIDUAL, 0);",
+    replace: "outstanding = 0;",
+  },
+  {
+    name: "a departing guard forgets its handle's residual count",
+    find: "memory.sub(refcount - S_REFCOUNT + S_RESIDUAL, 1);",
+    replace: "",
   },
 ];
 

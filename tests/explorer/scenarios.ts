@@ -27,6 +27,8 @@ import { SimMemory } from "./sim_memory.ts";
 export type Protocol = typeof production;
 
 const MAX_READERS = 3;
+/** A word past the registry: set when a reader thread "dies". */
+const DEAD = layout.heapStart(MAX_READERS);
 
 function wordName(index: number): string {
   const names: Record<number, string> = {
@@ -38,6 +40,7 @@ function wordName(index: number): string {
     [layout.C_PUBLISHES]: "publishes",
   };
   if (names[index] !== undefined) return names[index];
+  if (index === DEAD) return "dead";
   if (index >= layout.REGISTRY_START) {
     const slot = Math.floor(
       (index - layout.REGISTRY_START) / layout.SLOT_WORDS,
@@ -129,7 +132,7 @@ interface Handle {
 
 /** Everything a scenario's threads share. */
 export class Setup {
-  readonly memory = new SimMemory(layout.heapStart(MAX_READERS), wordName);
+  readonly memory = new SimMemory(DEAD + 1, wordName);
   readonly ghost = new Ghost();
   readonly protocol: Protocol;
 
@@ -138,16 +141,27 @@ export class Setup {
   }
 
   /** Registers a read handle before the threads start. */
-  handle(name: string): Handle {
+  handle(name: string): Handle & { slot: number } {
     const steps = this.protocol.registerReader(this.memory, MAX_READERS, 0);
     let next = steps.next();
     while (!next.done) next = steps.next();
     if (next.value < 0) throw new Error("no reader slot");
-    return { name, refcount: layout.slotBase(next.value) + layout.S_REFCOUNT };
+    return {
+      name,
+      slot: next.value,
+      refcount: layout.slotBase(next.value) + layout.S_REFCOUNT,
+    };
   }
 
-  /** The writer: `publishes` write guards, each waiting and replaying first, then a final synchronize. */
-  *writer(publishes: number): Generator<Step, void> {
+  /**
+   * The writer: `publishes` write guards, each waiting and replaying first,
+   * then a final synchronize. `before.steps` runs before guard
+   * `before.version` waits.
+   */
+  *writer(
+    publishes: number,
+    before?: { version: number; steps: () => Generator<Step, void> },
+  ): Generator<Step, void> {
     const { memory, ghost, protocol } = this;
     let copy: Copy = 1;
     const synchronize = function* (version: number): Generator<Step, void> {
@@ -158,6 +172,7 @@ export class Setup {
       ghost.free(version - 1);
     };
     for (let version = 1; version <= publishes; version++) {
+      if (version === before?.version) yield* before.steps();
       if (version > 1) yield* synchronize(version - 1);
       yield;
       ghost.write(copy, version, `writes version ${version}`);
@@ -185,8 +200,34 @@ export class Setup {
     this.ghost.leave(guard.ghost);
     if (residual) {
       yield;
-      yield* this.protocol.departResidual(this.memory);
+      yield* this.protocol.departResidual(this.memory, guard.handle.refcount);
     }
+  }
+
+  /**
+   * A reader that enters a guard and dies inside it (its worker terminated):
+   * it never leaves, and it tells the writer so through the `dead` word.
+   */
+  *dieInGuard(handle: Handle): Generator<Step, void> {
+    const guard = this.enter(handle);
+    yield;
+    this.ghost.read(guard.ghost);
+    yield;
+    this.ghost.leave(guard.ghost); // a dead guard reads nothing more
+    this.memory.store(DEAD, 1);
+    yield;
+    this.memory.notify(DEAD, 1);
+  }
+
+  /** Waits until a reader died, then reclaims its handle. */
+  *reclaimWhenDead(slot: number): Generator<Step, void> {
+    while (this.memory.load(DEAD) === 0) {
+      yield;
+      yield { index: DEAD, expected: 0 };
+    }
+    yield;
+    const reclaimed = yield* this.protocol.reclaimReader(this.memory, slot);
+    if (reclaimed < 0) throw new Error(`slot ${slot} was not in use`);
   }
 
   /** One guard with `reads` reads, each a step of its own. */
@@ -340,6 +381,31 @@ export function scenarios(protocol: Protocol): Scenario[] {
             steps: (function* () {
               yield* s.guard(a, 1);
               yield* s.guard(a, 1);
+            })(),
+          },
+          { name: "reader B", steps: s.guard(b, 2) },
+        ]);
+      },
+    },
+    {
+      name: "a reader dies inside a guard; the writer reclaims its handle",
+      setup() {
+        const s = new Setup(protocol);
+        const a = s.handle("A");
+        const b = s.handle("B");
+        return s.world([
+          {
+            name: "writer",
+            steps: s.writer(3, {
+              version: 2,
+              steps: () => s.reclaimWhenDead(a.slot),
+            }),
+          },
+          {
+            name: "reader A",
+            steps: (function* () {
+              yield* s.guard(a, 2);
+              yield* s.dieInGuard(a);
             })(),
           },
           { name: "reader B", steps: s.guard(b, 2) },

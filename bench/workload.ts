@@ -1,0 +1,10 @@
+import { parseOptions } from "./workload/args.ts";
+import { singleDataset } from "./workload/data.ts";
+import { planSingle, runSingle } from "./workload/single.ts";
+const options = parseOptions(Deno.args);
+const data = singleDataset(options.prefill, options.seed);
+const plan = planSingle(options);
+console.log(plan.length, "configs");
+const out = await runSingle(plan, options, data, console.log);
+console.log(JSON.stringify(out.attach, null, 1), out.errors);
+for (const r of out.rows) console.log(r.config.backend, r.config.readers, r.read.perReader.map(x=>(x/1e6).toFixed(2)), r.read.hitRate, r.read.bad, r.read.latency.quantile(0.5), r.read.latency.quantile(0.99), r.read.staleMean, r.read.staleMax, r.writer.writes, r.writer.publishes, r.writer.waitMs.toFixed(1), r.writer.publishLatency.quantile(0.5));

@@ -1,0 +1,44 @@
+/**
+ * Opens a backend's main-thread session. The npm baselines load only when
+ * asked for, so that a run without them never loads their packages.
+ *
+ * @module
+ */
+
+import { flashmapSession } from "./backends/flashmap.ts";
+import { lockTableSession } from "./backends/locktable.ts";
+import { replicaSession } from "./backends/replica.ts";
+import { rpcSession } from "./backends/rpc.ts";
+import type {
+  BackendName,
+  Session,
+  SessionContext,
+} from "./backends/types.ts";
+
+/** The session that serves a backend: "map" runs on the replica session. */
+export function sessionOf(backend: BackendName): BackendName {
+  return backend === "map" ? "replica" : backend;
+}
+
+/** Creates the session of `backend` (data prefilled). */
+export async function openSession(
+  backend: BackendName,
+  context: SessionContext,
+): Promise<Session> {
+  switch (sessionOf(backend)) {
+    case "flashmap":
+      return flashmapSession(context);
+    case "locktable":
+      return lockTableSession(context);
+    case "sharedmap":
+      return (await import("./backends/sharedmap.ts")).sharedMapSession(
+        context,
+      );
+    case "lmdb":
+      return await (await import("./backends/lmdb.ts")).lmdbSession(context);
+    case "rpc":
+      return rpcSession(context);
+    default:
+      return replicaSession(context);
+  }
+}
