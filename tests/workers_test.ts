@@ -3,11 +3,20 @@
  * keep their snapshots while a guard lives, and keep reading after the
  * writer is gone.
  */
-import { assert, assertEquals } from "@std/assert";
-import { codecs, create, type WriteHandle } from "@x/flashmap";
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import {
+  codecs,
+  create,
+  ReaderLimitError,
+  WaitTimeoutError,
+  type WriteHandle,
+} from "@x/flashmap";
 import { TestWorker } from "./utils.ts";
 
 const READER = new URL("./workers/reader_worker.ts", import.meta.url);
+
+/** The read-handle id each reader worker reported when it attached. */
+const readerIds = new WeakMap<TestWorker, number>();
 
 async function startReaders(
   count: number,
@@ -20,6 +29,7 @@ async function startReaders(
       { type: "attach", token } as { type: string },
     );
     assertEquals(reply.error, undefined);
+    readerIds.set(worker, reply.id as number);
   }
   return workers;
 }
@@ -175,4 +185,47 @@ Deno.test("workers see no torn snapshot and no version going back while the writ
   } finally {
     await stopAll(workers);
   }
+});
+
+Deno.test("WriteHandle.guard({ timeoutMs }) names a terminated worker's handle, and reclaim() ends the wait", async () => {
+  const [write, read] = create({ key: codecs.string, value: codecs.number });
+  publish(write, { v: 1 });
+  const [worker] = await startReaders(1, read.share());
+  const id = readerIds.get(worker)!;
+  try {
+    await worker.request({ type: "hold" });
+    publish(write, { v: 2 }); // the worker's guard is now on the old copy
+  } finally {
+    await stopAll([worker]); // terminated inside its guard: it never leaves
+  }
+  const error = assertThrows(
+    () => write.guard({ timeoutMs: 50 }),
+    WaitTimeoutError,
+  );
+  assertEquals(error.readers, [id]);
+  assertThrows(() => write.synchronize({ timeoutMs: 0 }), WaitTimeoutError);
+  write.reclaim(id);
+  {
+    using guard = write.guard({ timeoutMs: 50 }); // the wait returns at once
+    assertEquals(guard.get("v"), 2);
+    guard.insert("v", 3);
+  }
+  assertEquals(read.get("v"), 3);
+  assertThrows(() => write.reclaim(id), RangeError); // already free
+  assertThrows(() => write.reclaim(read.id), TypeError); // this thread's: close it
+});
+
+Deno.test("WriteHandle.reclaim() frees the slot of a worker terminated without closing its handle", async () => {
+  const [write, read] = create({
+    key: codecs.string,
+    value: codecs.number,
+    maxReaders: 2,
+  });
+  const [worker] = await startReaders(1, read.share());
+  const id = readerIds.get(worker)!;
+  await stopAll([worker]);
+  assertThrows(() => read.clone(), ReaderLimitError);
+  write.reclaim(id);
+  using clone = read.clone();
+  assertEquals(clone.id, id);
 });

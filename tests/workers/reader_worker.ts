@@ -49,7 +49,7 @@ self.onmessage = (event: MessageEvent<Request>) => {
           key: codecs.string,
           value: codecs.number,
         });
-        return reply("attach");
+        return reply("attach", { id: read.id });
       case "get":
         return reply("get", { value: read!.get(request.key) ?? null });
       case "snapshot": {
