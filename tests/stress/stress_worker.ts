@@ -1,0 +1,131 @@
+/// <reference no-default-lib="true" />
+/// <reference lib="deno.worker" />
+/**
+ * A stress reader: checks S1 (one whole version per guard, every hit the
+ * expected value, the checksum right) and S2 (versions never go back on a
+ * handle) in every guard, while the writer publishes. Some guards are held
+ * across publishes; some handles are cloned and closed as it goes.
+ */
+import {
+  attach,
+  type ReadGuard,
+  type ReadHandle,
+  type ReadToken,
+} from "@x/flashmap";
+import {
+  expectedValue,
+  type StressConfig,
+  type StressReport,
+} from "./stress_config.ts";
+
+interface Start {
+  token: ReadToken<string, number>;
+  control: SharedArrayBuffer;
+  config: StressConfig;
+  index: number;
+}
+
+/** A seeded generator, so one reader's choices replay. */
+function random(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 4294967296;
+  };
+}
+
+function check(
+  guard: ReadGuard<string, number>,
+  config: StressConfig,
+  problems: string[],
+): number {
+  const version = guard.get("version");
+  if (version === undefined) {
+    problems.push("no version key");
+    return -1;
+  }
+  let sum = 0;
+  for (let g = 0; g < config.groups; g++) {
+    for (let k = 0; k < config.groupSize; k++) {
+      const value = guard.get(`g${g}:${k}`);
+      if (value !== expectedValue(version, g)) {
+        problems.push(`S1: version ${version} has g${g}:${k} = ${value}`);
+        return version;
+      }
+      sum += value;
+    }
+  }
+  if (guard.get("checksum") !== sum) {
+    problems.push(
+      `S1: version ${version} has checksum ${
+        guard.get("checksum")
+      }, sum ${sum}`,
+    );
+  }
+  return version;
+}
+
+self.onmessage = (event: MessageEvent<Start>) => {
+  const { token, control, config, index } = event.data;
+  const stop = new Int32Array(control);
+  const next = random(config.seed * 7919 + index);
+  const problems: string[] = [];
+  const report: StressReport = {
+    guards: 0,
+    held: 0,
+    churned: 0,
+    versions: 0,
+    problems,
+  };
+  const read: ReadHandle<string, number> = attach(token);
+  self.postMessage("started");
+  const deadline = performance.now() + config.seconds * 1000 + 5000;
+  let last = -1;
+  const seen = new Set<number>();
+  try {
+    while (
+      Atomics.load(stop, 0) === 0 &&
+      report.guards < config.maxGuardsPerReader &&
+      performance.now() < deadline && problems.length === 0
+    ) {
+      const roll = next();
+      if (roll < config.churnShare) {
+        // Churn: a fresh handle's first guard must not go back either.
+        using clone = read.clone();
+        using guard = clone.guard();
+        const version = check(guard, config, problems);
+        if (version < last) {
+          problems.push(`S2: a new handle saw ${version} after ${last}`);
+        }
+        report.churned++;
+        report.guards++;
+        continue;
+      }
+      using guard = read.guard();
+      const version = check(guard, config, problems);
+      if (version < last) problems.push(`S2: version ${version} after ${last}`);
+      last = version;
+      seen.add(version);
+      report.guards++;
+      if (roll > 1 - config.holdShare) {
+        // Hold the guard across publishes, checking it again and again.
+        report.held++;
+        const until = performance.now() + config.holdMs;
+        while (performance.now() < until && problems.length === 0) {
+          if (check(guard, config, problems) !== version) {
+            problems.push(`S1: a held guard moved from version ${version}`);
+          }
+        }
+      }
+    }
+  } catch (error) {
+    problems.push(`error: ${error}`);
+  }
+  report.versions = seen.size;
+  read.close();
+  self.postMessage(report);
+};
+
+self.postMessage("ready");
