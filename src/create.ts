@@ -77,7 +77,9 @@ export interface MapOptions<K, V> {
 export const DEFAULT_MAX_READERS = 256;
 /** Default size limit of a map's buffer. */
 export const DEFAULT_MAX_BYTES = 4 * 1024 ** 3;
-const MAX_MAX_BYTES = 8 * 1024 ** 3 - 8;
+const MAX_MAX_BYTES = 8 * 1024 ** 3;
+/** Word indexes stay below 2^31: the last 8 bytes of 8 GiB are never used. */
+const USABLE_MAX_BYTES = MAX_MAX_BYTES - 8;
 const MAX_READERS_LIMIT = 65_536;
 const MAX_CAPACITY = 2 ** 28;
 const INITIAL_GROWTH_BYTES = 64 * 1024;
@@ -149,14 +151,17 @@ export function create<K = string, V = string>(
     1,
     MAX_READERS_LIMIT,
   );
-  const maxBytes = Math.floor(
-    checkInteger(
-      "maxBytes",
-      options.maxBytes ?? DEFAULT_MAX_BYTES,
-      1,
-      MAX_MAX_BYTES,
-    ) / 8,
-  ) * 8;
+  const maxBytes = Math.min(
+    USABLE_MAX_BYTES,
+    Math.floor(
+      checkInteger(
+        "maxBytes",
+        options.maxBytes ?? DEFAULT_MAX_BYTES,
+        1,
+        MAX_MAX_BYTES,
+      ) / 8,
+    ) * 8,
+  );
   const seed = options.seed === undefined
     ? randomSeed()
     : checkInteger("seed", options.seed, -(2 ** 31), 2 ** 31 - 1);

@@ -41,28 +41,19 @@ export function hashPair(low: number, high: number, seed: number): number {
   return mix32(absorb(absorb(seed, low), high) ^ 8);
 }
 
-let packed = new Int32Array(64);
-
-/**
- * The code units of the string last given to {@linkcode hashString}, two per
- * word (the first in the low half), an odd last unit alone in its word: the
- * layout of a stored string key, so a key compares word by word.
- */
-export function packedString(): Int32Array {
-  return packed;
-}
-
 /**
  * Hash of a string's UTF-16 code units. Two lanes absorb alternate words,
- * so the two multiply chains run side by side; the units are packed into
- * {@linkcode packedString} on the way.
+ * so the two multiply chains run side by side. The units are packed into
+ * `out` on the way (which must hold `(key.length + 1) >> 1` words): two per
+ * word, the first in the low half, an odd last unit alone in its word, the
+ * layout of a stored string key, so that a probe compares word by word.
  */
-export function hashString(key: string, seed: number): number {
+export function hashString(
+  key: string,
+  seed: number,
+  out: Int32Array = new Int32Array((key.length + 1) >> 1),
+): number {
   const length = key.length;
-  if (length > 2 * packed.length) {
-    packed = new Int32Array(Math.max(length, 4 * packed.length));
-  }
-  const out = packed;
   let a = seed;
   let b = seed ^ 0x5bd1e995;
   let i = 0;

@@ -26,12 +26,27 @@ export function sizeClass(words: number): number {
   return Math.ceil(words / step) * step;
 }
 
-/** Bump allocation with exact-size free lists, growing the buffer on demand. */
+/**
+ * Bump allocation with free lists per size, merging neighbouring free blocks.
+ *
+ * A request takes a free block of its exact size class if there is one, else
+ * the top of the heap while the buffer has room; only when the buffer would
+ * have to grow does it split the first free block that is large enough.
+ * Freed blocks merge with free neighbours, and a free block at the top
+ * lowers the top, so a failed operation that hands back what it took leaves
+ * the heap as it found it.
+ */
 export class Heap {
   readonly #views: MapViews;
   readonly #maxBytes: number;
   #top: number;
-  readonly #free = new Map<number, number[]>();
+  /** Free blocks: start -> size, and end -> start. */
+  readonly #freeAt = new Map<number, number>();
+  readonly #freeEnding = new Map<number, number>();
+  /** Starts of free blocks by size; entries whose block merged away are skipped. */
+  #bySize = new Map<number, number[]>();
+  /** Entries of `#bySize` that may no longer be free blocks. */
+  #stale = 0;
 
   /**
    * @param views The writer's views; remapped here when the buffer grows.
@@ -44,9 +59,16 @@ export class Heap {
     this.#maxBytes = maxBytes;
   }
 
-  /** Words from the heap's start to its highest allocated word. */
+  /** One past the highest allocated word. */
   get top(): number {
     return this.#top;
+  }
+
+  /** Words held in free blocks. */
+  get freeWords(): number {
+    let words = 0;
+    for (const size of this.#freeAt.values()) words += size;
+    return words;
   }
 
   /**
@@ -55,20 +77,71 @@ export class Heap {
    */
   alloc(words: number, purpose: string): number {
     const size = sizeClass(words);
-    const reused = this.#free.get(size)?.pop();
-    if (reused !== undefined) return reused;
+    const list = this.#bySize.get(size);
+    while (list !== undefined && list.length > 0) {
+      const at = list.pop()!;
+      if (this.#freeAt.get(at) === size) {
+        this.#unlist(at, size);
+        return at;
+      }
+    }
     const at = this.#top;
+    if (at + size <= this.#views.words) {
+      this.#top = at + size;
+      return at;
+    }
+    for (const [start, free] of this.#freeAt) {
+      if (free < size) continue;
+      this.#unlist(start, free);
+      if (free > size) this.#list(start + size, free - size);
+      return start;
+    }
     this.#ensure(at + size, purpose);
     this.#top = at + size;
     return at;
   }
 
-  /** Hands a block back for reuse. */
+  /** Hands back a block of `words` words, as allocated. */
   free(at: number, words: number): void {
-    const size = sizeClass(words);
-    let list = this.#free.get(size);
-    if (list === undefined) this.#free.set(size, list = []);
-    list.push(at);
+    let start = at;
+    let size = sizeClass(words);
+    const after = this.#freeAt.get(start + size);
+    if (after !== undefined) {
+      this.#unlist(start + size, after);
+      size += after;
+    }
+    const before = this.#freeEnding.get(start);
+    if (before !== undefined) {
+      const beforeSize = this.#freeAt.get(before)!;
+      this.#unlist(before, beforeSize);
+      start = before;
+      size += beforeSize;
+    }
+    if (start + size === this.#top) this.#top = start;
+    else this.#list(start, size);
+  }
+
+  #list(start: number, size: number): void {
+    this.#freeAt.set(start, size);
+    this.#freeEnding.set(start + size, start);
+    let list = this.#bySize.get(size);
+    if (list === undefined) this.#bySize.set(size, list = []);
+    list.push(start);
+  }
+
+  #unlist(start: number, size: number): void {
+    this.#freeAt.delete(start);
+    this.#freeEnding.delete(start + size);
+    if (++this.#stale > 4096 && this.#stale > 2 * this.#freeAt.size) {
+      // Rebuild the lists so that merged-away entries do not pile up.
+      this.#bySize = new Map();
+      for (const [at, free] of this.#freeAt) {
+        let list = this.#bySize.get(free);
+        if (list === undefined) this.#bySize.set(free, list = []);
+        list.push(at);
+      }
+      this.#stale = 0;
+    }
   }
 
   #ensure(endWords: number, purpose: string): void {

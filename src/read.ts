@@ -87,7 +87,7 @@ export interface ReadToken<K, V> {
  * | --- | --- |
  * | `guard()` | one atomic add, one small object |
  * | `get`, `has` | two atomics and a probe; no allocation but the value |
- * | `clone()`, `attach()`, `close()` | a registry lock, O(1) |
+ * | `clone()`, `attach()`, `close()` | a registry lock, O(maxReaders) at worst |
  *
  * @typeParam K The type of the keys.
  * @typeParam V The type of the values.
@@ -414,6 +414,8 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const hash = keys.hash(prepared, context.seed);
     const control = context.control;
     const copy = enterGuard(control, state.refcount);
+    // Counted as a guard while a value decodes (user codecs run there).
+    state.live[copy]++;
     try {
       const views = this.#views;
       if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
@@ -429,6 +431,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
       if (slot < 0) return undefined;
       return readValue(views, keys, context.values, i32[table + 2 * slot + 1]);
     } finally {
+      state.live[copy]--;
       if (leaveGuard(control, state.refcount, copy)) {
         runBlocking(control, departResidual(control, state.refcount));
       }

@@ -9,13 +9,7 @@
  * @module
  */
 
-import {
-  hashBytes,
-  hashInt32,
-  hashPair,
-  hashString,
-  packedString,
-} from "./hash.ts";
+import { hashBytes, hashInt32, hashPair, hashString } from "./hash.ts";
 import { E_KEY, ENTRY_HEADER_WORDS, type MapViews } from "./layout.ts";
 
 /** How a key kind validates, hashes, finds, stores and reads its keys. */
@@ -133,8 +127,10 @@ function writeUtf16(u16: Uint16Array, start: number, text: string): void {
  * twice per unit.
  */
 export class StringKeys implements KeyStorage<string, string> {
-  /** The key whose code units {@linkcode packedString} holds. */
-  #packed = "";
+  /** The code units of the key last hashed, packed as a stored key is. */
+  #packed = new Int32Array(64);
+  /** The key whose units `#packed` holds. */
+  #packedKey = "";
 
   prepare(key: unknown, action: string): string {
     if (typeof key !== "string") {
@@ -143,8 +139,13 @@ export class StringKeys implements KeyStorage<string, string> {
     return key;
   }
   hash(key: string, seed: number): number {
-    this.#packed = key;
-    return hashString(key, seed);
+    if (key.length > 2 * this.#packed.length) {
+      this.#packed = new Int32Array(
+        Math.max(key.length, 4 * this.#packed.length),
+      );
+    }
+    this.#packedKey = key;
+    return hashString(key, seed, this.#packed);
   }
   find(
     views: MapViews,
@@ -153,8 +154,8 @@ export class StringKeys implements KeyStorage<string, string> {
     key: string,
     hash: number,
   ): number {
-    if (this.#packed !== key) this.hash(key, 0);
-    const packed = packedString();
+    if (this.#packedKey !== key) this.hash(key, 0);
+    const packed = this.#packed;
     const i32 = views.i32;
     const length = key.length;
     const words = (length + 1) >> 1;

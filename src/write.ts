@@ -443,6 +443,9 @@ function waitLimit(options: WaitOptions | undefined, action: string): number {
   return timeoutMs;
 }
 
+/** An entry's size in words must fit the meta word beside its two link bits. */
+const MAX_ENTRY_WORDS = 2 ** 29;
+
 /** Links of a new entry: the writer's table now, the other copy at replay. */
 const NEW_ENTRY_LINKS = 2;
 
@@ -485,8 +488,13 @@ export class Writer<K, V> {
     if (this.closed) {
       throw new TypeError(`Cannot ${action}: the write handle is closed`);
     }
-    if (this.#guard !== null || this.#opening) {
+    if (this.#guard !== null) {
       throw new TypeError(`Cannot ${action}: a write guard is already live`);
+    }
+    if (this.#opening) {
+      throw new TypeError(
+        `Cannot ${action}: a write guard is being opened (or a synchronize is waiting)`,
+      );
     }
   }
 
@@ -658,7 +666,11 @@ export class Writer<K, V> {
     if (this.closed) return;
     if (this.#guard !== null || this.#opening) {
       throw new TypeError(
-        "Cannot close the write handle: a write guard is still live",
+        `Cannot close the write handle: a write guard is ${
+          this.#opening
+            ? "being opened (or a synchronize is waiting)"
+            : "still live"
+        }`,
       );
     }
     this.closed = true;
@@ -706,12 +718,22 @@ export class Writer<K, V> {
     const prepared = keys.prepare(key, "read the write guard");
     const slot = this.#slotOf(prepared, keys.hash(prepared, this.context.seed));
     if (slot < 0) return undefined;
-    return readValue(
-      this.views,
-      keys,
-      this.context.values,
-      this.#entryAt(slot),
-    );
+    return this.#decode(this.#entryAt(slot));
+  }
+
+  /** Decodes an entry's value, with changes refused while a user codec runs. */
+  #decode(entry: number): V {
+    this.#inCallback = true;
+    try {
+      return readValue(
+        this.views,
+        this.context.keys,
+        this.context.values,
+        entry,
+      );
+    } finally {
+      this.#inCallback = false;
+    }
   }
 
   has(guard: WriteGuardImpl<K, V>, key: K): boolean {
@@ -762,13 +784,9 @@ export class Writer<K, V> {
       this.#inCallback = false;
     }
     const hash = keys.hash(preparedKey, seed);
-    return this.#put(
-      preparedKey,
-      preparedValue,
-      hash,
-      this.#slotOf(preparedKey, hash),
-      action,
-    );
+    const slot = this.#slotOf(preparedKey, hash);
+    const previous = slot < 0 ? undefined : this.#decode(this.#entryAt(slot));
+    return this.#put(preparedKey, preparedValue, hash, slot, previous, action);
   }
 
   replace(
@@ -794,7 +812,7 @@ export class Writer<K, V> {
     const hash = keys.hash(preparedKey, seed);
     const slot = this.#slotOf(preparedKey, hash);
     if (slot < 0) return undefined;
-    const previous = readValue(this.views, keys, values, this.#entryAt(slot));
+    const previous = this.#decode(this.#entryAt(slot));
     let preparedValue: unknown;
     this.#inCallback = true;
     try {
@@ -802,7 +820,7 @@ export class Writer<K, V> {
     } finally {
       this.#inCallback = false;
     }
-    return this.#put(preparedKey, preparedValue, hash, slot, action);
+    return this.#put(preparedKey, preparedValue, hash, slot, previous, action);
   }
 
   remove(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
@@ -819,7 +837,7 @@ export class Writer<K, V> {
     const slot = this.#slotOf(prepared, keys.hash(prepared, seed));
     if (slot < 0) return undefined;
     const entry = this.#entryAt(slot);
-    const previous = readValue(this.views, keys, values, entry);
+    const previous = this.#decode(entry);
     const i32 = this.views.i32;
     const copy = this.#writeCopy;
     clearSlot(
@@ -837,19 +855,28 @@ export class Writer<K, V> {
 
   /**
    * Stores a new entry for a checked key and value, in place of the one at
-   * `slot` (or in a new slot when `slot` is -1). Allocation comes first, so
-   * a full buffer throws before anything changed.
+   * `slot` (whose value, already decoded, is `previous`), or in a new slot
+   * when `slot` is -1. Nothing can fail after the allocations, so a full
+   * buffer throws before anything changed.
    */
   #put(
     key: unknown,
     value: unknown,
     hash: number,
     slot: number,
+    previous: V | undefined,
     action: string,
   ): V | undefined {
     const { keys, values } = this.context;
     const keyWords = keys.dataWords(key);
     const words = ENTRY_HEADER_WORDS + keyWords + values.dataWords(value);
+    if (words >= MAX_ENTRY_WORDS) {
+      throw new RangeError(
+        `Cannot ${action}: the entry would take ${
+          words * 4
+        } bytes, over the limit of ${MAX_ENTRY_WORDS * 4} bytes for one entry`,
+      );
+    }
     const entry = this.#heap.alloc(words, action);
     if (slot < 0) {
       try {
@@ -878,7 +905,6 @@ export class Writer<K, V> {
       return undefined;
     }
     const replaced = i32[table + 2 * slot + 1];
-    const previous = readValue(views, keys, values, replaced);
     i32[table + 2 * slot + 1] = entry;
     this.#unlink(replaced);
     this.#log.push(entry, replaced);

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { BufferFullError } from "@x/flashmap";
+import { BufferFullError, create } from "@x/flashmap";
 import { Heap, sizeClass } from "../src/heap.ts";
 import { H_BUFFER_WORDS, MapViews } from "../src/layout.ts";
 
@@ -40,4 +40,76 @@ Deno.test("Heap grows the buffer, records its size, and refuses to pass maxBytes
     "maxBytes",
   );
   assertEquals(heap.top, top); // nothing allocated by the failed call
+});
+
+Deno.test("Heap merges neighbouring free blocks and lowers the top", () => {
+  const buffer = new SharedArrayBuffer(64 * 1024, { maxByteLength: 64 * 1024 });
+  const views = new MapViews(buffer);
+  const heap = new Heap(views, 64, 64 * 1024);
+  const a = heap.alloc(10, "test");
+  const b = heap.alloc(10, "test");
+  const c = heap.alloc(10, "test");
+  heap.free(a, 10);
+  heap.free(b, 10); // merges with a
+  assertEquals(heap.freeWords, 20);
+  assertEquals(heap.alloc(20, "test"), a); // found by its exact size
+  heap.free(c, 10); // at the top: lowers it
+  assertEquals(heap.top, c);
+  assertEquals(heap.freeWords, 0);
+});
+
+Deno.test("Heap splits a free block when the buffer cannot grow", () => {
+  const buffer = new SharedArrayBuffer(1024, { maxByteLength: 1024 });
+  const views = new MapViews(buffer);
+  const heap = new Heap(views, 64, 1024);
+  const blocks = Array.from({ length: 6 }, () => heap.alloc(30, "test"));
+  for (const block of blocks.slice(0, 4)) heap.free(block, 30); // 120 free words, merged
+  assertThrows(() => heap.alloc(130, "test"), BufferFullError); // larger than any free block
+  const split = heap.alloc(60, "test");
+  assertEquals(split, blocks[0]);
+  assertEquals(heap.freeWords, 60);
+});
+
+Deno.test("WriteGuard.insert() that fails with BufferFullError leaves room for what fitted before", () => {
+  const make = () => {
+    const [write] = create({ maxReaders: 1, maxBytes: 64 * 1024, seed: 1 });
+    const guard = write.guard();
+    for (let i = 0; i < 4; i++) guard.insert(`k${i}`, "x".repeat(6132));
+    guard.insert("k4", "x".repeat(7668));
+    guard.insert("k5", "x".repeat(116)); // a few words left at the top
+    return guard;
+  };
+  const failed = make();
+  assertThrows(() => failed.insert("k6", ""), BufferFullError); // needs a table growth
+  failed.insert("k0", "y".repeat(116)); // fits, as it does in a map without the failure
+  assertEquals(failed.size, 6);
+});
+
+Deno.test("WriteGuard reuses the space of many small removed entries for larger ones", () => {
+  const [write] = create({ maxBytes: 1 << 20, maxReaders: 1, capacity: 2000 });
+  let small = 0;
+  {
+    using guard = write.guard();
+    assertThrows(() => {
+      for (; small < 100_000; small++) {
+        guard.insert(`k${small}`, "a".repeat(100));
+      }
+    }, BufferFullError);
+  }
+  {
+    using guard = write.guard();
+    for (let i = 0; i < small; i++) guard.remove(`k${i}`);
+  }
+  write.synchronize(); // the second copy drops them too: their blocks are free
+  let large = 0;
+  {
+    using guard = write.guard();
+    assertThrows(() => {
+      for (; large < 100_000; large++) {
+        guard.insert(`k${large}`, "b".repeat(300));
+      }
+    }, BufferFullError);
+  }
+  // 300-unit values take about 2.7 times the room of 100-unit ones.
+  assert(large > small / 3, `${large} large entries after ${small} small ones`);
 });

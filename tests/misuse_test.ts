@@ -912,7 +912,7 @@ Deno.test("WriteHandle.guardAsync() waits for this thread's read guards instead 
   }, 0);
   const pending = write.guardAsync();
   // While it waits, no other guard may open, and the handle may not close.
-  assertThrows(() => write.guard(), TypeError, "already live");
+  assertThrows(() => write.guard(), TypeError, "being opened");
   assertThrows(() => write.close(), TypeError);
   const guard = await pending;
   assert(releasedFirst, "the guard opened only after the read guard left");
@@ -1283,4 +1283,89 @@ Deno.test("WriteGuard iteration throws a TypeError when the guard changes the ma
   assertEquals([...guard.values()].length, expected.size);
   guard.publish();
   assertPublished(read, expected);
+});
+
+Deno.test("WriteGuard.insert() refuses an entry of 2 GiB or more with a RangeError", () => {
+  const [write, read] = create({ value: codecs.bytes });
+  {
+    using guard = write.guard();
+    guard.insert("small", new Uint8Array([1]));
+    assertThrows(
+      () => guard.insert("big", new Uint8Array(2 ** 31)),
+      RangeError,
+      "bytes",
+    );
+    assertEquals(guard.size, 1);
+  }
+  assertEquals(read.get("small"), new Uint8Array([1]));
+});
+
+Deno.test("WriteGuard refuses changes from inside a user codec's decode, leaving the map unchanged", () => {
+  let during: (() => void) | undefined;
+  const text: Codec<string> = {
+    name: "test.reentrant",
+    canonical: true,
+    encode: (value) => new TextEncoder().encode(value),
+    decode: (bytes) => {
+      during?.();
+      return new TextDecoder().decode(bytes);
+    },
+  };
+  const [write, read] = create({ value: text });
+  {
+    using guard = write.guard();
+    for (let i = 0; i < 5; i++) guard.insert(`k${i}`, `v${i}`);
+  }
+  const guard = write.guard();
+  during = () => guard.remove("k4");
+  assertThrows(() => guard.insert("k0", "new"), TypeError, "busy");
+  assertThrows(
+    () => guard.replace("k1", (old) => old + "!"),
+    TypeError,
+    "busy",
+  );
+  assertThrows(() => guard.remove("k2"), TypeError, "busy");
+  during = undefined;
+  assertEquals(guard.size, 5);
+  assertEquals(guard.get("k0"), "v0");
+  guard.publish();
+  write.synchronize();
+  using view = read.guard();
+  assertEquals(view.size, 5);
+});
+
+Deno.test("ReadHandle.get() counts as this thread's guard while a user codec decodes", () => {
+  let during: (() => void) | undefined;
+  const text: Codec<string> = {
+    name: "test.decode-hook",
+    canonical: true,
+    encode: (value) => new TextEncoder().encode(value),
+    decode: (bytes) => {
+      during?.();
+      return new TextDecoder().decode(bytes);
+    },
+  };
+  const [write, read] = create({ value: text });
+  {
+    using guard = write.guard();
+    guard.insert("a", "1");
+  }
+  during = () => {
+    during = undefined; // the insert below decodes the previous value too
+    {
+      using guard = write.guard();
+      guard.insert("a", "2");
+    }
+    write.guard(); // would wait for the get() in progress: must throw instead
+  };
+  assertThrows(() => read.get("a"), DeadlockError);
+  during = () => read.close();
+  assertThrows(() => read.get("a"), TypeError, "still live");
+  during = undefined;
+  assertEquals(read.get("a"), "2");
+});
+
+Deno.test("create() accepts a maxBytes of exactly 8 GiB", () => {
+  const [, read] = create({ maxBytes: 8 * 1024 ** 3 });
+  assertEquals(read.share().buffer.maxByteLength, 8 * 1024 ** 3 - 8);
 });
