@@ -81,7 +81,7 @@ const INT64_RANGE =
   "a 64-bit signed bigint (from -(2n ** 63n) to 2n ** 63n - 1n)";
 
 function evenWords(bytes: number): number {
-  return Math.ceil(bytes / 8) * 2;
+  return ((bytes + 7) >>> 3) << 1;
 }
 
 const scratchF64 = new Float64Array(1);

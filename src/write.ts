@@ -826,7 +826,7 @@ export class Writer<K, V> {
   remove(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
     const action = "remove from the map";
     this.#checkWritable(guard, action);
-    const { keys, values, seed } = this.context;
+    const { keys, seed } = this.context;
     let prepared: unknown;
     this.#inCallback = true;
     try {
