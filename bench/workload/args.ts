@@ -87,7 +87,9 @@ function positiveIntegers(flag: string, value: string): number[] {
 function oneOf<T extends string>(flag: string, value: string, allowed: T[]) {
   return list(value).map((s) => {
     if (!allowed.includes(s as T)) {
-      throw new RangeError(`${flag}: "${s}" is not one of ${allowed.join(", ")}`);
+      throw new RangeError(
+        `${flag}: "${s}" is not one of ${allowed.join(", ")}`,
+      );
     }
     return s as T;
   });

@@ -211,7 +211,9 @@ function runPacedWriter(
   let writes = 0;
   for (;;) {
     let reads = 0;
-    for (let i = 0; i < readers; i++) reads += Atomics.load(ctl, progressWord(i));
+    for (let i = 0; i < readers; i++) {
+      reads += Atomics.load(ctl, progressWord(i));
+    }
     if (reads + writes >= ops || performance.now() >= end) break;
     if (writes < reads / readsPerWrite + LEAD_WRITES) {
       window.write(writer);
@@ -236,7 +238,10 @@ export async function runBustle(
   const errors: BackendError[] = [];
   const cores = navigator.hardwareConcurrency;
   const ctl = createControl();
-  const ops = Math.max(1, Math.round(options.capacity * options.opsPerCapacity));
+  const ops = Math.max(
+    1,
+    Math.round(options.capacity * options.opsPerCapacity),
+  );
   const data = bustleDataset(options.capacity, options.seed);
   for (const workload of options.workloads) {
     const mix = MIXES[workload];
@@ -271,8 +276,14 @@ export async function runBustle(
       const inline = inlineMap(data, ctl);
       const window = new Window(data.keys, data.live, mix, options.seed);
       const r = runInline(inline, window, mix, ops, options.ms);
-      rows.push(row("map", 0, r.reads, r.writes, r.hits, inline.reader.bad, r.wallMs));
-      log(`  ${workload} map inline: ${(rows.at(-1)!.opsPerSec / 1e6).toFixed(2)} M ops/s`);
+      rows.push(
+        row("map", 0, r.reads, r.writes, r.hits, inline.reader.bad, r.wallMs),
+      );
+      log(
+        `  ${workload} map inline: ${
+          (rows.at(-1)!.opsPerSec / 1e6).toFixed(2)
+        } M ops/s`,
+      );
     }
     for (const backend of ["flashmap", "locktable"] as const) {
       const pool = new Pool();
@@ -287,9 +298,23 @@ export async function runBustle(
         const window = new Window(data.keys, data.live, mix, options.seed);
         const inline = await inlineOf(session, data, ctl);
         const r = runInline(inline, window, mix, ops, options.ms);
-        rows.push(row(backend, 0, r.reads, r.writes, r.hits, inline.reader.bad, r.wallMs));
+        rows.push(
+          row(
+            backend,
+            0,
+            r.reads,
+            r.writes,
+            r.hits,
+            inline.reader.bad,
+            r.wallMs,
+          ),
+        );
         await inline.reader.close();
-        log(`  ${workload} ${backend} inline: ${(rows.at(-1)!.opsPerSec / 1e6).toFixed(2)} M ops/s`);
+        log(
+          `  ${workload} ${backend} inline: ${
+            (rows.at(-1)!.opsPerSec / 1e6).toFixed(2)
+          } M ops/s`,
+        );
         await initReaders(pool, session, backend, data, ctl);
         for (const threads of options.readers) {
           const [w, results] = await runWithReaders(pool, ctl, 0, {
@@ -321,7 +346,11 @@ export async function runBustle(
             wallMs,
             read,
           ));
-          log(`  ${workload} ${backend} T=${threads}: ${(rows.at(-1)!.opsPerSec / 1e6).toFixed(2)} M ops/s`);
+          log(
+            `  ${workload} ${backend} T=${threads}: ${
+              (rows.at(-1)!.opsPerSec / 1e6).toFixed(2)
+            } M ops/s`,
+          );
         }
         await closeReaders(pool);
       } catch (error) {

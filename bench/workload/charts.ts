@@ -8,7 +8,7 @@
 
 import type { Options } from "./args.ts";
 import type { BustleRow } from "./bustle.ts";
-import { duration, rateText, si } from "./report.ts";
+import { rateText } from "./report.ts";
 import { center, type SingleRow } from "./single.ts";
 import { lineChart, type Series } from "./svg.ts";
 
@@ -29,7 +29,7 @@ export function charts(
   const workload = `${c.dist} gets, ${c.k} per guard, writer ${
     rateText(c.rate)
   } writes/s publishing every ${c.publishEvery}, ${options.prefill} keys`;
-  const caption = `${workload}. ${machine}`;
+  const caption = [workload, machine];
   const out: [string, string][] = [];
   if (atCenter.length > 0) {
     const throughput: Series[] = backends.map((backend) => ({
@@ -48,7 +48,7 @@ export function charts(
         yLabel: "reads per second, all readers",
         series: throughput,
         cores,
-        format: si,
+        format: tick,
       }),
     ]);
     const latency: Series[] = backends.flatMap((backend) => {
@@ -66,13 +66,14 @@ export function charts(
     out.push([
       "workload-latency.svg",
       lineChart({
-        title: `Latency of a guard of ${c.k} reads against reader workers (lower is better)`,
+        title:
+          `Latency of a guard of ${c.k} reads against reader workers (lower is better)`,
         caption,
         xLabel: "reader workers (+1 writer on the main thread)",
         yLabel: "time per guard (sampled 1 in 64)",
         series: latency,
         cores,
-        format: duration,
+        format: tickDuration,
       }),
     ]);
   }
@@ -83,7 +84,10 @@ export function charts(
       "workload-bustle.svg",
       lineChart({
         title: "bustle-style workloads: operations per second against threads",
-        caption: `capacity ${options.capacity}, prefill 75%, publish after every write. ${machine}`,
+        caption: [
+          `capacity ${options.capacity}, prefill 75%, one write per publish; dashed: the lock table`,
+          machine,
+        ],
         xLabel: "reader workers (+1 paced writer on the main thread)",
         yLabel: "operations per second",
         series: keys.map((key) => {
@@ -98,9 +102,24 @@ export function charts(
           };
         }),
         cores,
-        format: si,
+        format: tick,
       }),
     ]);
   }
   return out;
+}
+
+/** Tick labels: 1, 2 or 5 times a power of ten, without decimals. */
+function tick(n: number): string {
+  for (const [unit, suffix] of [[1e9, "G"], [1e6, "M"], [1e3, "k"]] as const) {
+    if (n >= unit) return `${+(n / unit).toPrecision(3)}${suffix}`;
+  }
+  return `${+n.toPrecision(3)}`;
+}
+
+/** Tick labels of durations given in ns. */
+function tickDuration(ns: number): string {
+  if (ns >= 1e6) return `${+(ns / 1e6).toPrecision(3)}ms`;
+  if (ns >= 1e3) return `${+(ns / 1e3).toPrecision(3)}us`;
+  return `${+ns.toPrecision(3)}ns`;
 }

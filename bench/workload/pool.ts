@@ -14,7 +14,7 @@ const SPAWN_TIMEOUT_MS = 60_000;
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
-  timer: number;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 /** A set of reader workers. */

@@ -30,32 +30,25 @@ export type WorkerRequest =
     ctl: Int32Array;
     payload: unknown;
   }
+  | { type: "load"; backend: BackendName }
   | { type: "mem" }
   | ({ type: "run" } & RunRequest)
   | { type: "close" };
 
 /** What `init` answers. */
 export interface InitReply {
+  /** The first attach in this worker (cold code). */
   attachMs: number;
+  /** A second attach, when the backend can make one (warm code). */
+  reattachMs: number | undefined;
   heapUsed: number;
 }
 
-async function openReader(
-  backend: BackendName,
+type Factory = (
   context: ReaderContext,
-): Promise<[ReaderBackend, number]> {
-  // The module loads first, so that the timing below is the attach alone.
-  const factory = await readerFactory(backend);
-  const start = performance.now();
-  const reader = await factory(context);
-  return [reader, performance.now() - start];
-}
+) => ReaderBackend | Promise<ReaderBackend>;
 
-async function readerFactory(
-  backend: BackendName,
-): Promise<
-  (context: ReaderContext) => ReaderBackend | Promise<ReaderBackend>
-> {
+async function readerFactory(backend: BackendName): Promise<Factory> {
   switch (backend) {
     case "flashmap":
       return (await import("./backends/flashmap.ts")).flashmapReader;
@@ -73,23 +66,35 @@ async function readerFactory(
   }
 }
 
+let factory: Factory | undefined;
 let reader: ReaderBackend | undefined;
 let streams: Record<Distribution, Int32Array> | undefined;
 let ctl: Int32Array | undefined;
 
 async function handle(request: WorkerRequest): Promise<unknown> {
   switch (request.type) {
+    case "load":
+      // Loading apart from `init`, so that `init` times the attach alone.
+      factory = await readerFactory(request.backend);
+      return null;
     case "init": {
       streams = request.streams;
       ctl = request.ctl;
-      const [opened, attachMs] = await openReader(request.backend, {
+      factory ??= await readerFactory(request.backend);
+      const start = performance.now();
+      reader = await factory({
         keys: request.keys,
         streams: request.streams,
         ctl: request.ctl,
         payload: request.payload,
       });
-      reader = opened;
-      return { attachMs, heapUsed: Deno.memoryUsage().heapUsed } as InitReply;
+      const attachMs = performance.now() - start;
+      const reply: InitReply = {
+        attachMs,
+        reattachMs: reader.reattach?.(),
+        heapUsed: Deno.memoryUsage().heapUsed,
+      };
+      return reply;
     }
     case "mem":
       return Deno.memoryUsage().heapUsed;
@@ -117,9 +122,10 @@ self.onmessage = async (event: MessageEvent) => {
   }
   try {
     const value = await handle(request!);
-    const transfer = value !== null && typeof value === "object" &&
-        "latency" in value
-      ? [(value as { latency: Uint32Array }).latency.buffer]
+    // The latency histogram moves back instead of being copied.
+    const transfer: Transferable[] = value !== null &&
+        typeof value === "object" && "latency" in value
+      ? [(value as { latency: Uint32Array<ArrayBuffer> }).latency.buffer]
       : [];
     self.postMessage({ id, ok: true, value }, transfer);
   } catch (error) {

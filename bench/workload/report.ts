@@ -35,9 +35,8 @@ export function table(headers: string[], rows: string[][]): string {
     Math.max(h.length, ...rows.map((r) => r[i].length))
   );
   const line = (cells: string[]) =>
-    cells.map((c, i) =>
-      i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])
-    ).join("  ");
+    cells.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))
+      .join("  ");
   return [
     line(headers),
     widths.map((w) => "-".repeat(w)).join("  "),
@@ -116,6 +115,7 @@ export function attachTable(rows: AttachRow[]): string {
       "entries",
       "workers",
       "attach (in worker)",
+      "again",
       "round trip",
       "heap/worker",
       "heap B/entry",
@@ -128,6 +128,7 @@ export function attachTable(rows: AttachRow[]): string {
       String(a.entries),
       String(a.workers),
       `${fixed(a.attachMs, 3)}ms`,
+      a.reattachMs === undefined ? "-" : `${fixed(a.reattachMs, 3)}ms`,
       `${fixed(a.roundTripMs, 3)}ms`,
       `${fixed(a.heapDelta / 2 ** 20, 1)}MiB`,
       fixed(a.heapDelta / a.entries, 1),
@@ -156,6 +157,7 @@ export function bustleTable(rows: BustleRow[]): string {
       "wall",
       "read p50",
       "read p99",
+      "paced",
     ],
     rows.map((b) => [
       b.workload,
@@ -170,6 +172,10 @@ export function bustleTable(rows: BustleRow[]): string {
       `${fixed(b.wallMs, 0)}ms`,
       b.read ? duration(b.read.latency.quantile(0.5)) : "-",
       b.read ? duration(b.read.latency.quantile(0.99)) : "-",
+      // Share of the readers' time spent waiting for the writer to keep the mix.
+      b.read
+        ? `${fixed(100 * b.read.pacedMs / (b.threads * b.wallMs), 0)}%`
+        : "-",
     ]),
   );
 }

@@ -7,7 +7,7 @@
  */
 
 import type { Options } from "./args.ts";
-import type { BackendName } from "./backends/types.ts";
+import type { BackendName, Session } from "./backends/types.ts";
 import { createControl } from "./control.ts";
 import { type Dataset, type Distribution, Rng } from "./data.ts";
 import { Pool } from "./pool.ts";
@@ -20,7 +20,11 @@ import {
   summarizeReads,
 } from "./runs.ts";
 import { openSession, sessionOf } from "./sessions.ts";
-import { runWriter, type WriterResult, type WriterState } from "./writer_loop.ts";
+import {
+  runWriter,
+  type WriterResult,
+  type WriterState,
+} from "./writer_loop.ts";
 
 /** One configuration of the single-writer workload. */
 export interface SingleConfig {
@@ -141,6 +145,10 @@ export function planSingle(options: Options): SingleConfig[] {
       }
       for (const r of few) {
         add(backend, r, c.dist, c.k, Infinity, c.publishEvery, "unthrottled");
+        // One lookup per guard: the lock (or guard) is no longer amortized.
+        if (options.ks.includes(1) && c.k !== 1) {
+          add(backend, r, c.dist, 1, c.rate, c.publishEvery, "baselines-k1");
+        }
       }
     }
     if (options.baselines.includes("map")) {
@@ -178,7 +186,7 @@ export async function runSingle(
   const ctl = createControl();
   for (const [name, configs] of groups) {
     const pool = new Pool();
-    let session;
+    let session: Session | undefined;
     try {
       await pool.grow(Math.max(...configs.map((c) => c.readers)));
       const t0 = performance.now();
@@ -187,7 +195,11 @@ export async function runSingle(
         ctl,
         workers: () => pool.workers,
       });
-      log(`${name}: prefilled ${data.live} keys in ${(performance.now() - t0).toFixed(0)} ms`);
+      log(
+        `${name}: prefilled ${data.live} keys in ${
+          (performance.now() - t0).toFixed(0)
+        } ms`,
+      );
       attach.push(await initReaders(pool, session, name, data, ctl));
       const state: WriterState = { version: 0, rng: new Rng(options.seed + 7) };
       for (const config of configs) {
@@ -203,12 +215,19 @@ export async function runSingle(
             ms: options.ms,
           },
           () =>
-            runWriter(session!.writer, ctl, {
-              rate: config.rate,
-              publishEvery: config.publishEvery,
-              ms: options.ms,
-              maxWrites: options.maxOps,
-            }, data.keys, data.live, state),
+            runWriter(
+              session!.writer,
+              ctl,
+              {
+                rate: config.rate,
+                publishEvery: config.publishEvery,
+                ms: options.ms,
+                maxWrites: options.maxOps,
+              },
+              data.keys,
+              data.live,
+              state,
+            ),
         );
         const row: SingleRow = {
           config,
@@ -218,6 +237,7 @@ export async function runSingle(
         };
         rows.push(row);
         log(describe(row));
+        await settle(pool, session);
       }
       await closeReaders(pool);
     } catch (error) {
@@ -234,6 +254,18 @@ export async function runSingle(
     }
   }
   return { rows, attach, errors };
+}
+
+/**
+ * Waits until every worker has handled what the writer posted (replicas
+ * and the RPC server fall behind an unthrottled writer), so that a backlog
+ * does not slow down the next run.
+ */
+async function settle(pool: Pool, session: Session): Promise<void> {
+  await Promise.all(
+    pool.workers.map((_, i) => pool.request(i, { type: "mem" })),
+  );
+  await session.settle?.();
 }
 
 function describe(row: SingleRow): string {

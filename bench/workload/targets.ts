@@ -28,13 +28,14 @@ function find(
   backend: BackendName,
   readers: number,
   rate: number,
+  k: number,
   options: Options,
 ): SingleRow | undefined {
   const c = center(options);
   return rows.find((r) =>
     r.config.backend === backend && r.config.readers === readers &&
     r.config.rate === rate && r.config.dist === c.dist &&
-    r.config.k === c.k && r.config.publishEvery === c.publishEvery
+    r.config.k === k && r.config.publishEvery === c.publishEvery
   );
 }
 
@@ -51,22 +52,53 @@ export function targets(
       b.workload === "AlmostReadOnly" && b.backend === "flashmap" &&
       b.threads === threads
     );
-  const [one, two] = [almost(1), almost(2)];
-  if (one && two) {
-    const value = two.readsPerSec / one.readsPerSec;
+  const cores = navigator.hardwareConcurrency;
+  // 2 readers vs 1, and the most readers that fit the cores (on a 16-core
+  // machine the issue asks for at least 12x at 16).
+  const fitting = options.readers.filter((r) => r <= cores);
+  const counts = [...new Set([2, Math.max(1, ...fitting)])].filter((r) =>
+    r > 1
+  );
+  const goalFor = (r: number) => r === 2 ? 1.8 : 0.75 * r;
+  const one = almost(1);
+  for (const r of counts) {
+    const many = almost(r);
+    if (!one || !many) continue;
+    const value = many.readsPerSec / one.readsPerSec;
     out.push({
-      name: "2 readers vs 1, writer publishing every ~2500 reads (AlmostReadOnly)",
+      name:
+        `${r} readers vs 1, writer publishing every ~2500 reads (AlmostReadOnly)`,
       value,
-      target: ">= 1.8",
-      met: value >= 1.8,
-      detail: `${(two.readsPerSec / 1e6).toFixed(2)}M vs ${
+      target: `>= ${goalFor(r)}`,
+      met: value >= goalFor(r),
+      detail: `${(many.readsPerSec / 1e6).toFixed(2)}M vs ${
         (one.readsPerSec / 1e6).toFixed(2)
       }M reads/s`,
     });
   }
   const c = center(options);
-  for (const rate of [c.rate, Infinity]) {
-    const ours = find(single, "flashmap", 2, rate, options);
+  const alone = find(single, "flashmap", 1, c.rate, c.k, options);
+  for (const r of counts) {
+    const many = find(single, "flashmap", r, c.rate, c.k, options);
+    if (!alone || !many) continue;
+    const value = many.read.readsPerSec / alone.read.readsPerSec;
+    out.push({
+      name:
+        `${r} readers vs 1, k=${c.k}, writer ${c.rate} w/s publishing every ${c.publishEvery}`,
+      value,
+      target: `>= ${goalFor(r)}`,
+      met: value >= goalFor(r),
+      detail: `${(many.read.readsPerSec / 1e6).toFixed(2)}M vs ${
+        (alone.read.readsPerSec / 1e6).toFixed(2)
+      }M reads/s`,
+    });
+  }
+  const cases: [number, number][] = [[c.rate, c.k], [Infinity, c.k], [
+    c.rate,
+    1,
+  ]];
+  for (const [rate, k] of cases) {
+    const ours = find(single, "flashmap", 2, rate, k, options);
     if (!ours) continue;
     for (
       const [backend, goal] of [
@@ -75,19 +107,19 @@ export function targets(
         ["lmdb", 4],
       ] as const
     ) {
-      const theirs = find(single, backend, 2, rate, options);
+      const theirs = find(single, backend, 2, rate, k, options);
       if (!theirs) continue;
       const value = ours.read.readsPerSec / theirs.read.readsPerSec;
       out.push({
-        name: `read throughput vs ${backend}, 2 readers + writer at ${
-          rate === Infinity ? "max" : rate
-        } w/s`,
+        name: `reads vs ${backend}, 2 readers, k=${k}, writer ${
+          rate === Infinity ? "unthrottled" : `${rate} w/s`
+        }`,
         value,
         target: `>= ${goal}`,
         met: value >= goal,
         detail: `${(ours.read.readsPerSec / 1e6).toFixed(2)}M vs ${
           (theirs.read.readsPerSec / 1e6).toFixed(3)
-        }M reads/s (k=${c.k}, publish every ${c.publishEvery})`,
+        }M reads/s (publish every ${c.publishEvery})`,
       });
     }
   }
@@ -100,7 +132,8 @@ export function targets(
       const ours = flash.sharedBytes + workers * Math.max(0, flash.heapDelta);
       const theirs = workers * replica.heapDelta;
       out.push({
-        name: `memory of a ${flash.entries}-entry map shared by ${workers} workers vs a Map per worker`,
+        name:
+          `memory of a ${flash.entries}-entry map shared by ${workers} workers vs a Map per worker`,
         value: ours / theirs,
         target: "< 1",
         met: ours < theirs,

@@ -9,7 +9,7 @@
 
 import type { WriterBackend } from "./backends/types.ts";
 import { PUBLISHED, sleep, STOP } from "./control.ts";
-import { Rng, valueOf } from "./data.ts";
+import { type Rng, valueOf } from "./data.ts";
 import { Histogram } from "./hist.ts";
 
 /** The writer's part of a run. */

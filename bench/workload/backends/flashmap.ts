@@ -14,7 +14,7 @@ import {
   type WriteGuard,
   type WriteHandle,
 } from "@x/flashmap";
-import { VERSION_KEY, valueOf } from "../data.ts";
+import { valueOf, VERSION_KEY } from "../data.ts";
 import type {
   ReaderBackend,
   ReaderContext,
@@ -74,17 +74,16 @@ export function flashmapSession(context: SessionContext): Session {
   };
 }
 
-/** The byte length of a map's buffer, from its token. */
-export function tokenBytes(token: ReadToken<number, number>): number {
-  return token.buffer.byteLength;
-}
-
 class FlashmapReader implements ReaderBackend {
   version = -1;
   bad = 0;
   stream: Int32Array;
   readonly #keys: Int32Array;
-  constructor(readonly read: ReadHandle<number, number>, context: ReaderContext) {
+  constructor(
+    readonly read: ReadHandle<number, number>,
+    readonly token: ReadToken<number, number>,
+    context: ReaderContext,
+  ) {
     this.#keys = context.keys;
     this.stream = context.streams.uniform;
   }
@@ -115,6 +114,14 @@ class FlashmapReader implements ReaderBackend {
     return hits;
   }
 
+  reattach(): number {
+    const start = performance.now();
+    const again = attach(this.token);
+    const ms = performance.now() - start;
+    again.close();
+    return ms;
+  }
+
   close(): void {
     this.read.close();
   }
@@ -123,5 +130,5 @@ class FlashmapReader implements ReaderBackend {
 /** Attaches to the map in a worker; the caller times this. */
 export function flashmapReader(context: ReaderContext): ReaderBackend {
   const token = context.payload as ReadToken<number, number>;
-  return new FlashmapReader(attach(token), context);
+  return new FlashmapReader(attach(token), token, context);
 }

@@ -12,9 +12,12 @@
  * @module
  */
 
+// A benchmark-only dependency, pinned here so that it stays out of the
+// library's import map and import graph.
+// deno-lint-ignore no-import-prefix
 import { open, type RootDatabase } from "npm:lmdb@3.5.6";
 import { PUBLISHED } from "../control.ts";
-import { VERSION_KEY, valueOf } from "../data.ts";
+import { valueOf, VERSION_KEY } from "../data.ts";
 import type {
   ReaderBackend,
   ReaderContext,
@@ -61,7 +64,10 @@ class LmdbWriter implements WriterBackend {
 export async function lmdbSession(context: SessionContext): Promise<Session> {
   const { keys, live } = context.data;
   await Deno.mkdir("bench/results", { recursive: true });
-  const path = await Deno.makeTempDir({ dir: "bench/results", prefix: "lmdb-" });
+  const path = await Deno.makeTempDir({
+    dir: "bench/results",
+    prefix: "lmdb-",
+  });
   const db = openDb(path);
   try {
     const chunk = 1 << 16;

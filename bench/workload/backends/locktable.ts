@@ -6,7 +6,7 @@
  * @module
  */
 
-import { VERSION_KEY, valueOf } from "../data.ts";
+import { valueOf, VERSION_KEY } from "../data.ts";
 import { SharedTable } from "./rwlock_table.ts";
 import type {
   ReaderBackend,

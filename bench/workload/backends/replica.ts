@@ -9,7 +9,7 @@
  */
 
 import { PUBLISHED } from "../control.ts";
-import { VERSION_KEY, valueOf } from "../data.ts";
+import { valueOf, VERSION_KEY } from "../data.ts";
 import type {
   ReaderBackend,
   ReaderContext,

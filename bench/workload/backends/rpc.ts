@@ -39,6 +39,13 @@ export function rpcSession(context: SessionContext): Session {
       return { payload: channel.port2, transfer: [channel.port2] };
     },
     sharedBytes: () => undefined,
+    // Messages are handled in order: the answer to a ping comes after every
+    // batch posted before it.
+    settle: () =>
+      new Promise<void>((resolve) => {
+        server.onmessage = () => resolve();
+        server.postMessage({ type: "ping" });
+      }),
     note: "one server worker owns the Map",
     close() {
       server.terminate();
@@ -47,6 +54,7 @@ export function rpcSession(context: SessionContext): Session {
 }
 
 class RpcReader implements ReaderBackend {
+  readonly async = true;
   version = -1;
   bad = 0;
   stream: Int32Array;

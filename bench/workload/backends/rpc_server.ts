@@ -9,7 +9,7 @@
  */
 
 import { VERSION_KEY } from "../data.ts";
-import { type ApplyMessage, applyBatch } from "./replica.ts";
+import { applyBatch, type ApplyMessage } from "./replica.ts";
 
 /** A lookup: the keys of one batch. */
 export interface LookupRequest {
@@ -24,6 +24,7 @@ export interface LookupReply {
 
 type ServerMessage =
   | { type: "init"; map: Map<number, number> }
+  | { type: "ping" }
   | { type: "port"; port: MessagePort }
   | ApplyMessage;
 
@@ -43,5 +44,6 @@ self.onmessage = (event: MessageEvent<ServerMessage>) => {
   const message = event.data;
   if (message.type === "init") map = message.map;
   else if (message.type === "port") serve(message.port);
+  else if (message.type === "ping") self.postMessage("pong");
   else applyBatch(map, message);
 };

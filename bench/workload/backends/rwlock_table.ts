@@ -52,7 +52,9 @@ export class SharedTable {
     for (;;) {
       const state = Atomics.load(w, LOCK);
       if ((state & (WRITER | WAITING)) === 0) {
-        if (Atomics.compareExchange(w, LOCK, state, state + 1) === state) return;
+        if (Atomics.compareExchange(w, LOCK, state, state + 1) === state) {
+          return;
+        }
       } else {
         Atomics.wait(w, LOCK, state);
       }

@@ -48,6 +48,11 @@ export interface Session {
   readerInit(index: number): ReaderInit | Promise<ReaderInit>;
   /** Bytes of shared data (buffer or file), when the backend shares one. */
   sharedBytes(): number | undefined;
+  /**
+   * Resolves when everything the writer posted has been applied (the RPC
+   * server), so that a backlog does not spill into the next run.
+   */
+  settle?(): Promise<void>;
   /** A note for the report (for example what the keys are turned into). */
   readonly note?: string;
   close(): void | Promise<void>;
@@ -64,12 +69,16 @@ export interface ReaderBackend {
    * `VERSION_KEY` in the same guard into `version`.
    */
   batch(pos: number, k: number, withVersion: boolean): number | Promise<number>;
+  /** `true` when `batch` returns promises. */
+  readonly async?: boolean;
   /** The version the last `withVersion` batch saw. */
   version: number;
   /** Hits whose value was wrong (must stay 0). */
   bad: number;
   /** Replicas only: a promise to await when updates are waiting in the event loop. */
   poll?(): Promise<void> | undefined;
+  /** Attaches a second time and closes that handle: the warm attach cost, in ms. */
+  reattach?(): number;
   /** Handles a message from the main thread that is not a request (replica updates). */
   onMessage?(data: unknown): void;
   close(): void | Promise<void>;
