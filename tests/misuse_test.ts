@@ -1300,24 +1300,30 @@ Deno.test("WriteGuard.insert() refuses an entry of 2 GiB or more with a RangeErr
   assertEquals(read.get("small"), new Uint8Array([1]));
 });
 
-Deno.test("WriteGuard refuses changes from inside a user codec's decode, leaving the map unchanged", () => {
-  let during: (() => void) | undefined;
-  const text: Codec<string> = {
-    name: "test.reentrant",
+/** A text codec whose decode first runs `hook.during`, if set. */
+function hookedText(name: string) {
+  const hook: { during?: () => void } = {};
+  const codec: Codec<string> = {
+    name,
     canonical: true,
     encode: (value) => new TextEncoder().encode(value),
     decode: (bytes) => {
-      during?.();
+      hook.during?.();
       return new TextDecoder().decode(bytes);
     },
   };
-  const [write, read] = create({ value: text });
+  return { codec, hook };
+}
+
+Deno.test("WriteGuard refuses changes from inside a user codec's decode, leaving the map unchanged", () => {
+  const { codec, hook } = hookedText("test.reentrant");
+  const [write, read] = create({ value: codec });
   {
     using guard = write.guard();
     for (let i = 0; i < 5; i++) guard.insert(`k${i}`, `v${i}`);
   }
   const guard = write.guard();
-  during = () => guard.remove("k4");
+  hook.during = () => guard.remove("k4");
   assertThrows(() => guard.insert("k0", "new"), TypeError, "busy");
   assertThrows(
     () => guard.replace("k1", (old) => old + "!"),
@@ -1325,7 +1331,7 @@ Deno.test("WriteGuard refuses changes from inside a user codec's decode, leaving
     "busy",
   );
   assertThrows(() => guard.remove("k2"), TypeError, "busy");
-  during = undefined;
+  hook.during = undefined;
   assertEquals(guard.size, 5);
   assertEquals(guard.get("k0"), "v0");
   guard.publish();
@@ -1335,23 +1341,14 @@ Deno.test("WriteGuard refuses changes from inside a user codec's decode, leaving
 });
 
 Deno.test("ReadHandle.get() counts as this thread's guard while a user codec decodes", () => {
-  let during: (() => void) | undefined;
-  const text: Codec<string> = {
-    name: "test.decode-hook",
-    canonical: true,
-    encode: (value) => new TextEncoder().encode(value),
-    decode: (bytes) => {
-      during?.();
-      return new TextDecoder().decode(bytes);
-    },
-  };
-  const [write, read] = create({ value: text });
+  const { codec, hook } = hookedText("test.decode-hook");
+  const [write, read] = create({ value: codec });
   {
     using guard = write.guard();
     guard.insert("a", "1");
   }
-  during = () => {
-    during = undefined; // the insert below decodes the previous value too
+  hook.during = () => {
+    hook.during = undefined; // the insert below decodes the previous value too
     {
       using guard = write.guard();
       guard.insert("a", "2");
@@ -1359,9 +1356,9 @@ Deno.test("ReadHandle.get() counts as this thread's guard while a user codec dec
     write.guard(); // would wait for the get() in progress: must throw instead
   };
   assertThrows(() => read.get("a"), DeadlockError);
-  during = () => read.close();
+  hook.during = () => read.close();
   assertThrows(() => read.get("a"), TypeError, "still live");
-  during = undefined;
+  hook.during = undefined;
   assertEquals(read.get("a"), "2");
 });
 
