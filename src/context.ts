@@ -122,25 +122,61 @@ export function localGuardsOn<K, V>(
 export type IterationMode = "keys" | "values" | "entries";
 
 /**
- * Iterates the entries of a table, calling `check` before each step so that
- * an iterator outliving its guard throws instead of reading freed memory.
+ * Iterates the entries of a table as keys, values or pairs, calling `check`
+ * before it reads each entry, so that an iterator outliving its guard throws
+ * instead of reading memory that may have been reused. A class rather than
+ * a generator: V8 runs it several times faster.
  */
-export function* iterateTable<K, V>(
-  views: MapViews,
-  table: TableRef,
-  keys: KeyStorage<K>,
-  values: ValueStorage<V>,
-  mode: IterationMode,
-  check: () => void,
-): Generator<unknown, undefined, undefined> {
-  const end = table.offset + 2 * (table.mask + 1);
-  for (let at = table.offset; at < end; at += 2) {
-    check();
+export class TableIterator<K, V, T> implements IterableIterator<T> {
+  readonly #views: MapViews;
+  readonly #keys: KeyStorage<K>;
+  readonly #values: ValueStorage<V>;
+  readonly #mode: IterationMode;
+  readonly #check: () => void;
+  readonly #end: number;
+  #at: number;
+
+  constructor(
+    views: MapViews,
+    table: TableRef,
+    keys: KeyStorage<K>,
+    values: ValueStorage<V>,
+    mode: IterationMode,
+    check: () => void,
+  ) {
+    this.#views = views;
+    this.#keys = keys;
+    this.#values = values;
+    this.#mode = mode;
+    this.#check = check;
+    this.#at = table.offset;
+    this.#end = table.offset + 2 * (table.mask + 1);
+  }
+
+  next(): IteratorResult<T, undefined> {
+    const views = this.#views;
+    const end = this.#end;
+    let at = this.#at;
+    while (at < end && views.i32[at + 1] === 0) at += 2;
+    if (at >= end) {
+      this.#at = end;
+      return { done: true, value: undefined };
+    }
+    this.#check();
+    this.#at = at + 2;
     const entry = views.i32[at + 1];
-    if (entry === 0) continue;
-    if (mode === "keys") yield keys.read(views, entry);
-    else if (mode === "values") yield readValue(views, keys, values, entry);
-    else yield [keys.read(views, entry), readValue(views, keys, values, entry)];
+    const keys = this.#keys;
+    const mode = this.#mode;
+    const value = mode === "keys"
+      ? keys.read(views, entry)
+      : mode === "values"
+      ? readValue(views, keys, this.#values, entry)
+      : [keys.read(views, entry), readValue(views, keys, this.#values, entry)];
+    return { done: false, value: value as T };
+  }
+
+  [Symbol.iterator](): this {
+    return this;
   }
 }
 

@@ -9,11 +9,11 @@
 
 import {
   addLocalReader,
-  iterateTable,
   type MapContext,
   type ReaderState,
   readValue,
   removeLocalReader,
+  TableIterator,
   THREAD_TAG,
 } from "./context.ts";
 import { ReaderLimitError } from "./errors.ts";
@@ -584,7 +584,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   #iterate(mode: "keys" | "values" | "entries") {
     this.#check("iterate the guard");
     const { keys, values } = this.#context;
-    return iterateTable(
+    return new TableIterator(
       this.#views,
       readTable(this.#views.i32, this.#copy),
       keys,

@@ -10,10 +10,10 @@
 
 import {
   isLocalReader,
-  iterateTable,
   localGuardsOn,
   type MapContext,
   readValue,
+  TableIterator,
 } from "./context.ts";
 import { DeadlockError, WaitTimeoutError } from "./errors.ts";
 import { Heap } from "./heap.ts";
@@ -753,7 +753,7 @@ export class Writer<K, V> {
     this.#checkUsable(guard, action);
     const { keys, values } = this.context;
     const changes = this.#changes;
-    return iterateTable(
+    return new TableIterator(
       this.views,
       readTable(this.views.i32, this.#writeCopy),
       keys,
