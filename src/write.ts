@@ -181,6 +181,16 @@ export interface WriteHandle<K, V> extends Disposable {
    * write.reclaim(id); // its guards no longer hold the writer
    * using guard = write.guard();
    * ```
+   *
+   * @example What it refuses
+   * ```ts
+   * import { assertThrows } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write, read] = create();
+   * assertThrows(() => write.reclaim(read.id), TypeError); // this thread's: close it
+   * assertThrows(() => write.reclaim(200), RangeError); // no such open handle
+   * ```
    */
   reclaim(readerId: number): void;
   /**
