@@ -45,6 +45,8 @@ export interface MapContext<K, V> {
   readonly maxReaders: number;
   /** The map's identity, the same in every thread and for every copy of a token. */
   readonly mapId: string;
+  /** Words per table slot: 4 when slots keep word-sized values, else 2. */
+  readonly stride: number;
 }
 
 /**
@@ -53,6 +55,11 @@ export interface MapContext<K, V> {
  * the same thread carries a new buffer object for the same memory.
  */
 const localReaders = new Map<string, Set<ReaderState>>();
+
+/** Words per table slot for a map of these values. */
+export function slotStride<V>(values: ValueStorage<V>): number {
+  return 2 + values.slotWords;
+}
 
 /** Records a read handle opened in this thread. */
 export function addLocalReader(mapId: string, reader: ReaderState): void {
@@ -95,6 +102,7 @@ export function mapContext<K, V>(
     seed: control.words[H_SEED],
     maxReaders,
     mapId: `${words[H_MAP_ID]}:${words[H_MAP_ID + 1]}`,
+    stride: slotStride(values),
   };
 }
 
@@ -134,11 +142,13 @@ export class TableIterator<K, V, T> implements IterableIterator<T> {
   readonly #mode: IterationMode;
   readonly #check: () => void;
   readonly #end: number;
+  readonly #stride: number;
   #at: number;
 
   constructor(
     views: MapViews,
     table: TableRef,
+    stride: number,
     keys: KeyStorage<K>,
     values: ValueStorage<V>,
     mode: IterationMode,
@@ -149,21 +159,23 @@ export class TableIterator<K, V, T> implements IterableIterator<T> {
     this.#values = values;
     this.#mode = mode;
     this.#check = check;
+    this.#stride = stride;
     this.#at = table.offset;
-    this.#end = table.offset + 2 * (table.mask + 1);
+    this.#end = table.offset + stride * (table.mask + 1);
   }
 
   next(): IteratorResult<T, undefined> {
     const views = this.#views;
     const end = this.#end;
+    const stride = this.#stride;
     let at = this.#at;
-    while (at < end && views.i32[at + 1] === 0) at += 2;
+    while (at < end && views.i32[at + 1] === 0) at += stride;
     if (at >= end) {
       this.#at = end;
       return { done: true, value: undefined };
     }
     this.#check();
-    this.#at = at + 2;
+    this.#at = at + stride;
     const entry = views.i32[at + 1];
     const keys = this.#keys;
     const mode = this.#mode;

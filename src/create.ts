@@ -13,7 +13,7 @@ import {
   keyStorage,
   valueStorage,
 } from "./codecs.ts";
-import { mapContext } from "./context.ts";
+import { mapContext, slotStride } from "./context.ts";
 import { randomSeed } from "./hash.ts";
 import {
   H_BUFFER_WORDS,
@@ -168,7 +168,8 @@ export function create<K = string, V = string>(
 
   const start = heapStart(maxReaders);
   const slots = slotsFor(capacity);
-  const tablesEnd = start + 4 * slots;
+  const stride = slotStride(values);
+  const tablesEnd = start + 2 * stride * slots;
   const needed = tablesEnd * 4;
   if (needed > maxBytes) {
     throw new RangeError(
@@ -191,7 +192,11 @@ export function create<K = string, V = string>(
   i32[H_MAX_READERS] = maxReaders;
   i32.set(crypto.getRandomValues(new Int32Array(2)), H_MAP_ID);
   writeTable(i32, 0, { offset: start, mask: slots - 1, size: 0 });
-  writeTable(i32, 1, { offset: start + 2 * slots, mask: slots - 1, size: 0 });
+  writeTable(i32, 1, {
+    offset: start + stride * slots,
+    mask: slots - 1,
+    size: 0,
+  });
 
   const context = mapContext(
     buffer,

@@ -355,6 +355,17 @@ export interface ReadGuard<K, V> extends Disposable, Iterable<[K, V]> {
   readonly released: boolean;
 }
 
+/** The value of the entry in the slot at word `at`: from the slot when it keeps it. */
+function valueAt<K, V>(
+  views: MapViews,
+  context: MapContext<K, V>,
+  at: number,
+): V {
+  const values = context.values;
+  if (values.slotWords !== 0) return values.readSlot(views, at + 2);
+  return readValue(views, context.keys, values, views.i32[at + 1]);
+}
+
 function closedError(action: string): TypeError {
   return new TypeError(`Cannot ${action}: the read handle is closed`);
 }
@@ -421,15 +432,17 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
       if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
       const i32 = views.i32;
       const table = i32[H_TABLES + TABLE_STRIDE * copy + T_OFFSET];
+      const stride = context.stride;
       const slot = keys.find(
         views,
         table,
         i32[H_TABLES + TABLE_STRIDE * copy + T_MASK],
+        stride,
         prepared,
         hash,
       );
       if (slot < 0) return undefined;
-      return readValue(views, keys, context.values, i32[table + 2 * slot + 1]);
+      return valueAt(views, context, table + stride * slot);
     } finally {
       state.live[copy]--;
       if (leaveGuard(control, state.refcount, copy)) {
@@ -454,6 +467,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
       views,
       i32[H_TABLES + TABLE_STRIDE * copy + T_OFFSET],
       i32[H_TABLES + TABLE_STRIDE * copy + T_MASK],
+      context.stride,
       prepared,
       hash,
     ) >= 0;
@@ -546,20 +560,17 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     const keys = context.keys;
     const prepared = keys.prepare(key, "read the guard");
     const views = this.#views;
+    const stride = context.stride;
     const slot = keys.find(
       views,
       this.#table,
       this.#mask,
+      stride,
       prepared,
       keys.hash(prepared, context.seed),
     );
     if (slot < 0) return undefined;
-    return readValue(
-      views,
-      keys,
-      context.values,
-      views.i32[this.#table + 2 * slot + 1],
-    );
+    return valueAt(views, context, this.#table + stride * slot);
   }
 
   has(key: K): boolean {
@@ -571,6 +582,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
       this.#views,
       this.#table,
       this.#mask,
+      context.stride,
       prepared,
       keys.hash(prepared, context.seed),
     ) >= 0;
@@ -583,10 +595,11 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
 
   #iterate(mode: "keys" | "values" | "entries") {
     this.#check("iterate the guard");
-    const { keys, values } = this.#context;
+    const { keys, values, stride } = this.#context;
     return new TableIterator(
       this.#views,
       readTable(this.#views.i32, this.#copy),
+      stride,
       keys,
       values,
       mode,

@@ -17,11 +17,12 @@ export interface KeyStorage<K, E = unknown> {
   /** Validates a key and brings it to its canonical form; throws on bad input. */
   prepare(key: unknown, action: string): E;
   hash(prepared: E, seed: number): number;
-  /** The slot holding the key in the table at `table`, or -1. */
+  /** The slot holding the key in the table at `table` (`stride` words a slot), or -1. */
   find(
     views: MapViews,
     table: number,
     mask: number,
+    stride: number,
     prepared: E,
     hash: number,
   ): number;
@@ -44,6 +45,31 @@ export interface ValueStorage<V, E = unknown> {
   dataWords(prepared: E): number;
   write(views: MapViews, at: number, prepared: E): void;
   read(views: MapViews, at: number, length: number): V;
+  /**
+   * Value words each table slot keeps: 2 for word-sized values (read from
+   * the slot, without a visit to the entry), 0 for the others.
+   */
+  readonly slotWords: 0 | 2;
+  /** Word `which` of a stored value's slot copy (kinds with `slotWords` 2). */
+  slotWord(views: MapViews, at: number, length: number, which: 0 | 1): number;
+  /** Reads a value from its slot copy at word `at` (kinds with `slotWords` 2). */
+  readSlot(views: MapViews, at: number): V;
+}
+
+/** For value kinds kept only in their entry. */
+abstract class EntryValues<V, E> implements ValueStorage<V, E> {
+  readonly slotWords = 0;
+  abstract prepare(value: unknown, action: string): E;
+  abstract length(prepared: E): number;
+  abstract dataWords(prepared: E): number;
+  abstract write(views: MapViews, at: number, prepared: E): void;
+  abstract read(views: MapViews, at: number, length: number): V;
+  slotWord(): number {
+    return 0;
+  }
+  readSlot(): V {
+    throw new Error("values of this kind are not kept in table slots");
+  }
 }
 
 /** Names what a caller passed, for error messages. */
@@ -151,6 +177,7 @@ export class StringKeys implements KeyStorage<string, string> {
     views: MapViews,
     table: number,
     mask: number,
+    stride: number,
     key: string,
     hash: number,
   ): number {
@@ -161,7 +188,7 @@ export class StringKeys implements KeyStorage<string, string> {
     const words = (length + 1) >> 1;
     let slot = hash & mask;
     for (;;) {
-      const at = table + 2 * slot;
+      const at = table + stride * slot;
       const entry = i32[at + 1];
       if (entry === 0) return -1;
       if (i32[at] === hash && i32[entry + E_KEY] === length) {
@@ -211,13 +238,14 @@ abstract class WordKeys<K> implements KeyStorage<K, number> {
     views: MapViews,
     table: number,
     mask: number,
+    stride: number,
     _word: number,
     hash: number,
   ): number {
     const i32 = views.i32;
     let slot = hash & mask;
     for (;;) {
-      const at = table + 2 * slot;
+      const at = table + stride * slot;
       if (i32[at + 1] === 0) return -1;
       if (i32[at] === hash) return slot;
       slot = (slot + 1) & mask;
@@ -282,6 +310,7 @@ export class NumberKeys implements KeyStorage<number, number> {
     views: MapViews,
     table: number,
     mask: number,
+    stride: number,
     key: number,
     hash: number,
   ): number {
@@ -289,7 +318,7 @@ export class NumberKeys implements KeyStorage<number, number> {
     const f64 = views.f64;
     let slot = hash & mask;
     for (;;) {
-      const at = table + 2 * slot;
+      const at = table + stride * slot;
       const entry = i32[at + 1];
       if (entry === 0) return -1;
       if (i32[at] === hash) {
@@ -337,6 +366,7 @@ export class BigIntKeys implements KeyStorage<bigint, bigint> {
     views: MapViews,
     table: number,
     mask: number,
+    stride: number,
     key: bigint,
     hash: number,
   ): number {
@@ -344,7 +374,7 @@ export class BigIntKeys implements KeyStorage<bigint, bigint> {
     const i64 = views.i64;
     let slot = hash & mask;
     for (;;) {
-      const at = table + 2 * slot;
+      const at = table + stride * slot;
       const entry = i32[at + 1];
       if (entry === 0) return -1;
       if (i32[at] === hash && i64[(entry + ENTRY_HEADER_WORDS) >> 1] === key) {
@@ -395,6 +425,7 @@ export class ByteKeys<K> implements KeyStorage<K, Uint8Array> {
     views: MapViews,
     table: number,
     mask: number,
+    stride: number,
     bytes: Uint8Array,
     hash: number,
   ): number {
@@ -403,7 +434,7 @@ export class ByteKeys<K> implements KeyStorage<K, Uint8Array> {
     const length = bytes.length;
     let slot = hash & mask;
     for (;;) {
-      const at = table + 2 * slot;
+      const at = table + stride * slot;
       const entry = i32[at + 1];
       if (entry === 0) return -1;
       if (i32[at] === hash && i32[entry + E_KEY] === length) {
@@ -438,7 +469,7 @@ export class ByteKeys<K> implements KeyStorage<K, Uint8Array> {
 // ---------------------------------------------------------------- values
 
 /** String values as UTF-16 code units. */
-export class StringValues implements ValueStorage<string, string> {
+export class StringValues extends EntryValues<string, string> {
   prepare(value: unknown, action: string): string {
     if (typeof value !== "string") {
       throw typeError(action, "value", "a string", value);
@@ -460,7 +491,7 @@ export class StringValues implements ValueStorage<string, string> {
 }
 
 /** JSON values: checked to be plain JSON data, stored as their JSON text. */
-export class JsonValues<T> implements ValueStorage<T, string> {
+export class JsonValues<T> extends EntryValues<T, string> {
   prepare(value: unknown, action: string): string {
     checkJson(value, "value", action, new Set());
     return JSON.stringify(value);
@@ -556,6 +587,13 @@ export class NumberValues implements ValueStorage<number, number> {
   read(views: MapViews, at: number): number {
     return views.f64[at >> 1];
   }
+  readonly slotWords = 2;
+  slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
+    return views.i32[at + which];
+  }
+  readSlot(views: MapViews, at: number): number {
+    return views.f64[at >> 1];
+  }
 }
 
 /** int32 values, kept in the entry's value-length word. */
@@ -581,6 +619,18 @@ export class Int32Values implements ValueStorage<number, number> {
   read(_views: MapViews, _at: number, length: number): number {
     return length;
   }
+  readonly slotWords = 2;
+  slotWord(
+    _views: MapViews,
+    _at: number,
+    length: number,
+    which: 0 | 1,
+  ): number {
+    return which === 0 ? length : 0;
+  }
+  readSlot(views: MapViews, at: number): number {
+    return views.i32[at];
+  }
 }
 
 /** Boolean values, kept in the entry's value-length word. */
@@ -600,6 +650,18 @@ export class BooleanValues implements ValueStorage<boolean, number> {
   write(): void {}
   read(_views: MapViews, _at: number, length: number): boolean {
     return length !== 0;
+  }
+  readonly slotWords = 2;
+  slotWord(
+    _views: MapViews,
+    _at: number,
+    length: number,
+    which: 0 | 1,
+  ): number {
+    return which === 0 ? length : 0;
+  }
+  readSlot(views: MapViews, at: number): boolean {
+    return views.i32[at] !== 0;
   }
 }
 
@@ -630,10 +692,17 @@ export class BigIntValues implements ValueStorage<bigint, bigint> {
   read(views: MapViews, at: number): bigint {
     return views.i64[at >> 1];
   }
+  readonly slotWords = 2;
+  slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
+    return views.i32[at + which];
+  }
+  readSlot(views: MapViews, at: number): bigint {
+    return views.i64[at >> 1];
+  }
 }
 
 /** Byte values: `Uint8Array` values, and the values of user codecs. */
-export class ByteValues<V> implements ValueStorage<V, Uint8Array> {
+export class ByteValues<V> extends EntryValues<V, Uint8Array> {
   readonly #encode: (value: unknown, action: string) => Uint8Array;
   readonly #decode: (bytes: Uint8Array) => V;
 
@@ -641,6 +710,7 @@ export class ByteValues<V> implements ValueStorage<V, Uint8Array> {
     encode: (value: unknown, action: string) => Uint8Array,
     decode: (bytes: Uint8Array) => V,
   ) {
+    super();
     this.#encode = encode;
     this.#decode = decode;
   }

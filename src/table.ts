@@ -1,6 +1,7 @@
 /**
  * Open addressing over one copy of the map: a power-of-two array of slots,
- * each `[hash, entry]` (entry 0 marks an empty slot), probed linearly.
+ * each `[hash, entry]`, or `[hash, entry, value, value]` for maps of
+ * word-sized values (entry 0 marks an empty slot), probed linearly.
  * Removal shifts the following run back instead of leaving tombstones, so
  * probe runs stay short however many removals a table sees.
  *
@@ -64,18 +65,30 @@ export function writeTable(
   i32[descriptor(copy, T_SIZE)] = table.size;
 }
 
-/** Puts an entry into the first free slot of its probe run. */
+/**
+ * Puts an entry into the first free slot of its probe run. With a stride of
+ * four words the slot also carries the entry's value (`low`, `high`), so a
+ * reader of a word-sized value never has to visit the entry.
+ */
 export function placeEntry(
   i32: Int32Array,
   table: number,
   mask: number,
+  stride: number,
   hash: number,
   entry: number,
+  low: number,
+  high: number,
 ): void {
   let slot = hash & mask;
-  while (i32[table + 2 * slot + 1] !== 0) slot = (slot + 1) & mask;
-  i32[table + 2 * slot] = hash;
-  i32[table + 2 * slot + 1] = entry;
+  while (i32[table + stride * slot + 1] !== 0) slot = (slot + 1) & mask;
+  const at = table + stride * slot;
+  i32[at] = hash;
+  i32[at + 1] = entry;
+  if (stride === 4) {
+    i32[at + 2] = low;
+    i32[at + 3] = high;
+  }
 }
 
 /** The slot that references `entry` (which must be in the table). */
@@ -83,11 +96,12 @@ export function slotOfEntry(
   i32: Int32Array,
   table: number,
   mask: number,
+  stride: number,
   hash: number,
   entry: number,
 ): number {
   let slot = hash & mask;
-  while (i32[table + 2 * slot + 1] !== entry) slot = (slot + 1) & mask;
+  while (i32[table + stride * slot + 1] !== entry) slot = (slot + 1) & mask;
   return slot;
 }
 
@@ -99,13 +113,14 @@ export function clearSlot(
   i32: Int32Array,
   table: number,
   mask: number,
+  stride: number,
   slot: number,
 ): void {
   let hole = slot;
   let next = slot;
   for (;;) {
     next = (next + 1) & mask;
-    const at = table + 2 * next;
+    const at = table + stride * next;
     if (i32[at + 1] === 0) break;
     const home = i32[at] & mask;
     // Move the entry into the hole unless its home lies cyclically in (hole, next].
@@ -113,26 +128,27 @@ export function clearSlot(
       ? hole < home && home <= next
       : hole < home || home <= next;
     if (!stays) {
-      i32[table + 2 * hole] = i32[at];
-      i32[table + 2 * hole + 1] = i32[at + 1];
+      i32.copyWithin(table + stride * hole, at, at + stride);
       hole = next;
     }
   }
-  i32[table + 2 * hole] = 0;
-  i32[table + 2 * hole + 1] = 0;
+  i32.fill(0, table + stride * hole, table + stride * hole + stride);
 }
 
-/** Fills an empty table with every entry of another. */
+/** Fills an empty table with every entry of another, slots whole. */
 export function rehash(
   i32: Int32Array,
   from: TableRef,
   toOffset: number,
   toMask: number,
+  stride: number,
 ): void {
-  const end = from.offset + 2 * (from.mask + 1);
-  for (let at = from.offset; at < end; at += 2) {
-    const entry = i32[at + 1];
-    if (entry !== 0) placeEntry(i32, toOffset, toMask, i32[at], entry);
+  const end = from.offset + stride * (from.mask + 1);
+  for (let at = from.offset; at < end; at += stride) {
+    if (i32[at + 1] === 0) continue;
+    let slot = i32[at] & toMask;
+    while (i32[toOffset + stride * slot + 1] !== 0) slot = (slot + 1) & toMask;
+    i32.copyWithin(toOffset + stride * slot, at, at + stride);
   }
 }
 
@@ -141,6 +157,7 @@ export function clearTable(
   views: MapViews,
   offset: number,
   slots: number,
+  stride: number,
 ): void {
-  views.i32.fill(0, offset, offset + 2 * slots);
+  views.i32.fill(0, offset, offset + stride * slots);
 }

@@ -613,12 +613,13 @@ export class Writer<K, V> {
   #replay(): void {
     const copy = this.#writeCopy;
     const i32 = this.views.i32;
+    const stride = this.context.stride;
     const reserved = this.#reserved[copy];
     if (reserved !== null) {
       const old = readTable(i32, copy);
-      clearTable(this.views, reserved.offset, reserved.mask + 1);
-      rehash(i32, old, reserved.offset, reserved.mask);
-      this.#heap.free(old.offset, 2 * (old.mask + 1));
+      clearTable(this.views, reserved.offset, reserved.mask + 1, stride);
+      rehash(i32, old, reserved.offset, reserved.mask, stride);
+      this.#heap.free(old.offset, stride * (old.mask + 1));
       writeTable(i32, copy, { ...reserved, size: old.size });
       this.#reserved[copy] = null;
     }
@@ -629,7 +630,7 @@ export class Writer<K, V> {
       const added = log[i];
       const dropped = log[i + 1];
       if (dropped === 0) {
-        placeEntry(i32, table.offset, table.mask, i32[added + E_HASH], added);
+        this.#place(table.offset, table.mask, added);
         size++;
         continue;
       }
@@ -637,13 +638,14 @@ export class Writer<K, V> {
         i32,
         table.offset,
         table.mask,
+        stride,
         i32[dropped + E_HASH],
         dropped,
       );
       if (added !== 0) {
-        i32[table.offset + 2 * slot + 1] = added;
+        this.#fillSlot(table.offset + stride * slot, added);
       } else {
-        clearSlot(i32, table.offset, table.mask, slot);
+        clearSlot(i32, table.offset, table.mask, stride, slot);
         size--;
       }
       this.#unlink(dropped);
@@ -651,6 +653,37 @@ export class Writer<K, V> {
     i32[descriptor(copy, T_SIZE)] = size;
     this.#log = [];
     this.#unsynchronized = false;
+  }
+
+  /** Puts an entry into a table, with its value words when slots keep them. */
+  #place(table: number, mask: number, entry: number): void {
+    const views = this.views;
+    const i32 = views.i32;
+    const { keys, values, stride } = this.context;
+    let low = 0;
+    let high = 0;
+    if (stride === 4) {
+      const at = entry + ENTRY_HEADER_WORDS +
+        keys.storedWords(i32[entry + E_KEY]);
+      const length = i32[entry + E_VALUE_LENGTH];
+      low = values.slotWord(views, at, length, 0);
+      high = values.slotWord(views, at, length, 1);
+    }
+    placeEntry(i32, table, mask, stride, i32[entry + E_HASH], entry, low, high);
+  }
+
+  /** Points the slot at word `at` to `entry` (same key), value words included. */
+  #fillSlot(at: number, entry: number): void {
+    const views = this.views;
+    const i32 = views.i32;
+    i32[at + 1] = entry;
+    if (this.context.stride !== 4) return;
+    const { keys, values } = this.context;
+    const data = entry + ENTRY_HEADER_WORDS +
+      keys.storedWords(i32[entry + E_KEY]);
+    const length = i32[entry + E_VALUE_LENGTH];
+    i32[at + 2] = values.slotWord(views, data, length, 0);
+    i32[at + 3] = values.slotWord(views, data, length, 1);
   }
 
   /** One table let go of an entry; the second one to do so frees it. */
@@ -712,6 +745,7 @@ export class Writer<K, V> {
       this.views,
       i32[descriptor(copy, T_OFFSET)],
       i32[descriptor(copy, T_MASK)],
+      this.context.stride,
       prepared,
       hash,
     );
@@ -719,7 +753,10 @@ export class Writer<K, V> {
 
   #entryAt(slot: number): number {
     const i32 = this.views.i32;
-    return i32[i32[descriptor(this.#writeCopy, T_OFFSET)] + 2 * slot + 1];
+    return i32[
+      i32[descriptor(this.#writeCopy, T_OFFSET)] + this.context.stride * slot +
+      1
+    ];
   }
 
   get(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
@@ -761,11 +798,12 @@ export class Writer<K, V> {
   iterate(guard: WriteGuardImpl<K, V>, mode: "keys" | "values" | "entries") {
     const action = "iterate the write guard";
     this.#checkUsable(guard, action);
-    const { keys, values } = this.context;
+    const { keys, values, stride } = this.context;
     const changes = this.#changes;
     return new TableIterator(
       this.views,
       readTable(this.views.i32, this.#writeCopy),
+      stride,
       keys,
       values,
       mode,
@@ -854,6 +892,7 @@ export class Writer<K, V> {
       i32,
       i32[descriptor(copy, T_OFFSET)],
       i32[descriptor(copy, T_MASK)],
+      this.context.stride,
       slot,
     );
     i32[descriptor(copy, T_SIZE)]--;
@@ -909,13 +948,14 @@ export class Writer<K, V> {
     const table = i32[descriptor(copy, T_OFFSET)];
     this.#changes++;
     if (slot < 0) {
-      placeEntry(i32, table, i32[descriptor(copy, T_MASK)], hash, entry);
+      this.#place(table, i32[descriptor(copy, T_MASK)], entry);
       i32[descriptor(copy, T_SIZE)]++;
       this.#log.push(entry, 0);
       return undefined;
     }
-    const replaced = i32[table + 2 * slot + 1];
-    i32[table + 2 * slot + 1] = entry;
+    const at = table + this.context.stride * slot;
+    const replaced = i32[at + 1];
+    this.#fillSlot(at, entry);
     this.#unlink(replaced);
     this.#log.push(entry, replaced);
     return previous;
@@ -933,19 +973,20 @@ export class Writer<K, V> {
     const slots = current.mask + 1;
     if (current.size + 1 <= slots * MAX_LOAD) return;
     const grown = 2 * slots;
+    const stride = this.context.stride;
     const heap = this.#heap;
-    const offset = heap.alloc(2 * grown, action);
+    const offset = heap.alloc(stride * grown, action);
     let other: number;
     try {
-      other = heap.alloc(2 * grown, action);
+      other = heap.alloc(stride * grown, action);
     } catch (error) {
-      heap.free(offset, 2 * grown);
+      heap.free(offset, stride * grown);
       throw error;
     }
     const views = this.views;
-    clearTable(views, offset, grown);
-    rehash(views.i32, current, offset, grown - 1);
-    heap.free(current.offset, 2 * slots);
+    clearTable(views, offset, grown, stride);
+    rehash(views.i32, current, offset, grown - 1, stride);
+    heap.free(current.offset, stride * slots);
     writeTable(views.i32, copy, {
       offset,
       mask: grown - 1,
@@ -953,7 +994,9 @@ export class Writer<K, V> {
     });
     const peer = (copy ^ 1) as Copy;
     const previous = this.#reserved[peer];
-    if (previous !== null) heap.free(previous.offset, 2 * (previous.mask + 1));
+    if (previous !== null) {
+      heap.free(previous.offset, stride * (previous.mask + 1));
+    }
     this.#reserved[peer] = { offset: other, mask: grown - 1, size: 0 };
   }
 }

@@ -319,3 +319,46 @@ Deno.test("attach() in the writer's thread after growth still counts as this thr
   view.release();
   write.guard().publish();
 });
+
+Deno.test("WriteGuard keeps word-sized values in table slots right through overwrites, replaces, removals and growth", () => {
+  const [write, read] = create({
+    key: codecs.int32,
+    value: codecs.number,
+    capacity: 1,
+  });
+  const model = new Map<number, number>();
+  for (let round = 0; round < 30; round++) {
+    {
+      using guard = write.guard();
+      for (let i = 0; i < 50; i++) {
+        const key = (round * 17 + i * 13) % 97;
+        switch ((round + i) % 4) {
+          case 0:
+            guard.insert(key, round + i / 100);
+            model.set(key, round + i / 100);
+            break;
+          case 1:
+            guard.replace(key, (old) => old * -1);
+            if (model.has(key)) model.set(key, model.get(key)! * -1);
+            break;
+          case 2:
+            guard.remove(key);
+            model.delete(key);
+            break;
+          default:
+            guard.insert(key, -0.5);
+            model.set(key, -0.5);
+        }
+      }
+    }
+    // Every other round reads the copy that replayed the last round's log.
+    using view = read.guard();
+    assertEquals(
+      new Map([...view].sort(([a], [b]) => a - b)),
+      new Map([...model].sort(([a], [b]) => a - b)),
+    );
+    for (let key = 0; key < 97; key++) {
+      assertEquals(read.get(key), model.get(key));
+    }
+  }
+});
