@@ -128,11 +128,13 @@ export function clearSlot(
       ? hole < home && home <= next
       : hole < home || home <= next;
     if (!stays) {
-      i32.copyWithin(table + stride * hole, at, at + stride);
+      const to = table + stride * hole;
+      for (let word = 0; word < stride; word++) i32[to + word] = i32[at + word];
       hole = next;
     }
   }
-  i32.fill(0, table + stride * hole, table + stride * hole + stride);
+  const cleared = table + stride * hole;
+  for (let word = 0; word < stride; word++) i32[cleared + word] = 0;
 }
 
 /** Fills an empty table with every entry of another, slots whole. */
@@ -148,7 +150,8 @@ export function rehash(
     if (i32[at + 1] === 0) continue;
     let slot = i32[at] & toMask;
     while (i32[toOffset + stride * slot + 1] !== 0) slot = (slot + 1) & toMask;
-    i32.copyWithin(toOffset + stride * slot, at, at + stride);
+    const to = toOffset + stride * slot;
+    for (let word = 0; word < stride; word++) i32[to + word] = i32[at + word];
   }
 }
 
