@@ -35,26 +35,18 @@ export function sizeClass(words: number): number {
  * Freed blocks merge with free neighbours, and a free block at the top
  * lowers the top, so a failed operation that hands back what it took leaves
  * the heap as it found it.
- *
- * A free block is unreachable by readers, so it carries its own boundary
- * tags: its first word holds its size, its last word its start. Two bitmaps
- * in the writer's memory (one bit per two words) mark where free blocks start
- * and end, so merging needs no search.
  */
 export class Heap {
   readonly #views: MapViews;
   readonly #maxBytes: number;
   #top: number;
-  /** Bit `w / 2`: a free block starts at word `w`. */
-  #starts: Uint32Array;
-  /** Bit `w / 2`: a free block ends just before word `w`. */
-  #ends: Uint32Array;
+  /** Free blocks: start -> size, and end -> start. */
+  readonly #freeAt = new Map<number, number>();
+  readonly #freeEnding = new Map<number, number>();
   /** Starts of free blocks by size; entries whose block merged away are skipped. */
   #bySize = new Map<number, number[]>();
   /** Entries of `#bySize` that may no longer be free blocks. */
   #stale = 0;
-  #freeBlocks = 0;
-  #freeWords = 0;
 
   /**
    * @param views The writer's views; remapped here when the buffer grows.
@@ -65,8 +57,6 @@ export class Heap {
     this.#views = views;
     this.#top = start;
     this.#maxBytes = maxBytes;
-    this.#starts = new Uint32Array(bitmapWords(views.words));
-    this.#ends = new Uint32Array(bitmapWords(views.words));
   }
 
   /** One past the highest allocated word. */
@@ -76,7 +66,9 @@ export class Heap {
 
   /** Words held in free blocks. */
   get freeWords(): number {
-    return this.#freeWords;
+    let words = 0;
+    for (const size of this.#freeAt.values()) words += size;
+    return words;
   }
 
   /**
@@ -88,23 +80,21 @@ export class Heap {
     const list = this.#bySize.get(size);
     while (list !== undefined && list.length > 0) {
       const at = list.pop()!;
-      if (this.#isFree(at, size)) {
+      if (this.#freeAt.get(at) === size) {
         this.#unlist(at, size);
         return at;
       }
-      this.#stale--;
     }
     const at = this.#top;
     if (at + size <= this.#views.words) {
       this.#top = at + size;
       return at;
     }
-    const found = this.#firstFit(size);
-    if (found >= 0) {
-      const free = this.#views.i32[found];
-      this.#unlist(found, free);
-      if (free > size) this.#list(found + size, free - size);
-      return found;
+    for (const [start, free] of this.#freeAt) {
+      if (free < size) continue;
+      this.#unlist(start, free);
+      if (free > size) this.#list(start + size, free - size);
+      return start;
     }
     this.#ensure(at + size, purpose);
     this.#top = at + size;
@@ -113,20 +103,17 @@ export class Heap {
 
   /** Hands back a block of `words` words, as allocated. */
   free(at: number, words: number): void {
-    const i32 = this.#views.i32;
     let start = at;
     let size = sizeClass(words);
-    if (testBit(this.#starts, start + size)) {
-      const after = i32[start + size];
+    const after = this.#freeAt.get(start + size);
+    if (after !== undefined) {
       this.#unlist(start + size, after);
-      this.#stale++; // it stays in its list until popped or relisted
       size += after;
     }
-    if (testBit(this.#ends, start)) {
-      const before = i32[start - 1];
-      const beforeSize = i32[before];
+    const before = this.#freeEnding.get(start);
+    if (before !== undefined) {
+      const beforeSize = this.#freeAt.get(before)!;
       this.#unlist(before, beforeSize);
-      this.#stale++;
       start = before;
       size += beforeSize;
     }
@@ -134,68 +121,27 @@ export class Heap {
     else this.#list(start, size);
   }
 
-  #isFree(start: number, size: number): boolean {
-    return testBit(this.#starts, start) && this.#views.i32[start] === size;
-  }
-
-  /**
-   * Takes the first listed free block of at least `size` words off its list
-   * (dropping stale entries and empty lists on the way); -1 if there is none.
-   */
-  #firstFit(size: number): number {
-    for (const [free, list] of this.#bySize) {
-      if (free < size) continue;
-      while (list.length > 0) {
-        const at = list.pop()!;
-        if (this.#isFree(at, free)) return at;
-        this.#stale--;
-      }
-      this.#bySize.delete(free);
-    }
-    return -1;
-  }
-
   #list(start: number, size: number): void {
-    const i32 = this.#views.i32;
-    i32[start] = size;
-    i32[start + size - 1] = start;
-    setBit(this.#starts, start, true);
-    setBit(this.#ends, start + size, true);
-    this.#freeBlocks++;
-    this.#freeWords += size;
+    this.#freeAt.set(start, size);
+    this.#freeEnding.set(start + size, start);
     let list = this.#bySize.get(size);
     if (list === undefined) this.#bySize.set(size, list = []);
     list.push(start);
   }
 
   #unlist(start: number, size: number): void {
-    setBit(this.#starts, start, false);
-    setBit(this.#ends, start + size, false);
-    this.#freeBlocks--;
-    this.#freeWords -= size;
-    if (this.#stale > 4096 && this.#stale > 2 * this.#freeBlocks) {
-      this.#relist();
-    }
-  }
-
-  /** Rebuilds the lists from the bitmap, so merged-away entries do not pile up. */
-  #relist(): void {
-    const i32 = this.#views.i32;
-    const starts = this.#starts;
-    this.#bySize = new Map();
-    for (let index = 0; index < starts.length; index++) {
-      let bits = starts[index];
-      while (bits !== 0) {
-        const bit = 31 - Math.clz32(bits);
-        bits ^= 1 << bit;
-        const start = (index * 32 + bit) * 2;
-        const size = i32[start];
-        let list = this.#bySize.get(size);
-        if (list === undefined) this.#bySize.set(size, list = []);
-        list.push(start);
+    this.#freeAt.delete(start);
+    this.#freeEnding.delete(start + size);
+    if (++this.#stale > 4096 && this.#stale > 2 * this.#freeAt.size) {
+      // Rebuild the lists so that merged-away entries do not pile up.
+      this.#bySize = new Map();
+      for (const [at, free] of this.#freeAt) {
+        let list = this.#bySize.get(free);
+        if (list === undefined) this.#bySize.set(free, list = []);
+        list.push(at);
       }
+      this.#stale = 0;
     }
-    this.#stale = 0;
   }
 
   #ensure(endWords: number, purpose: string): void {
@@ -213,30 +159,5 @@ export class Heap {
     views.buffer.grow(Math.min(rounded, this.#maxBytes));
     views.remap();
     views.i32[H_BUFFER_WORDS] = views.words;
-    this.#starts = grownBitmap(this.#starts, views.words);
-    this.#ends = grownBitmap(this.#ends, views.words);
   }
-}
-
-/** 32-bit words of a bitmap with one bit per two heap words (and one to spare). */
-function bitmapWords(heapWords: number): number {
-  return (heapWords >>> 6) + 2;
-}
-
-function grownBitmap(bitmap: Uint32Array, heapWords: number): Uint32Array {
-  const grown = new Uint32Array(bitmapWords(heapWords));
-  grown.set(bitmap);
-  return grown;
-}
-
-/** Whether the bit of (even) word `word` is set; words past the map read as clear. */
-function testBit(bitmap: Uint32Array, word: number): boolean {
-  const bit = word >>> 1;
-  return ((bitmap[bit >>> 5] >>> (bit & 31)) & 1) === 1;
-}
-
-function setBit(bitmap: Uint32Array, word: number, on: boolean): void {
-  const bit = word >>> 1;
-  if (on) bitmap[bit >>> 5] |= 1 << (bit & 31);
-  else bitmap[bit >>> 5] &= ~(1 << (bit & 31));
 }
