@@ -19,14 +19,13 @@ import {
 import { ReaderLimitError } from "./errors.ts";
 import {
   H_BUFFER_WORDS,
-  H_TABLES,
   LAYOUT_VERSION,
   MapViews,
   S_REFCOUNT,
   slotBase,
   T_MASK,
   T_OFFSET,
-  TABLE_STRIDE,
+  T_SIZE,
 } from "./layout.ts";
 import {
   type Copy,
@@ -37,7 +36,7 @@ import {
   runBlocking,
   unregisterReader,
 } from "./protocol.ts";
-import { readTable } from "./table.ts";
+import { descriptor, readTable } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
 export const TOKEN_KIND: ReadToken<unknown, unknown>["kind"] =
@@ -366,6 +365,32 @@ function valueAt<K, V>(
   return readValue(views, context.keys, values, views.i32[at + 1]);
 }
 
+/**
+ * Enters a guard on the handle: the one atomic add, then, if the writer grew
+ * the buffer since, new views over it. Returns the copy to read.
+ */
+function enter<K, V>(
+  context: MapContext<K, V>,
+  views: MapViews,
+  state: ReaderState,
+): Copy {
+  const copy = enterGuard(context.control, state.refcount);
+  if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
+  return copy;
+}
+
+/** Leaves a guard entered on `copy`, reporting it if it was residual. */
+function leave<K, V>(
+  context: MapContext<K, V>,
+  state: ReaderState,
+  copy: Copy,
+): void {
+  const control = context.control;
+  if (leaveGuard(control, state.refcount, copy)) {
+    runBlocking(control, departResidual(control, state.refcount));
+  }
+}
+
 function closedError(action: string): TypeError {
   return new TypeError(`Cannot ${action}: the read handle is closed`);
 }
@@ -409,11 +434,9 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
   guard(): ReadGuard<K, V> {
     const state = this.#state;
     if (state.closed) throw closedError("open a read guard");
-    const copy = enterGuard(this.#context.control, state.refcount);
-    const views = this.#views;
-    if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
+    const copy = enter(this.#context, this.#views, state);
     state.live[copy]++;
-    return new ReadGuardImpl(this.#context, views, state, copy);
+    return new ReadGuardImpl(this.#context, this.#views, state, copy);
   }
 
   get(key: K): V | undefined {
@@ -423,20 +446,18 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const keys = context.keys;
     const prepared = keys.prepare(key, "read the map");
     const hash = keys.hash(prepared, context.seed);
-    const control = context.control;
-    const copy = enterGuard(control, state.refcount);
+    const views = this.#views;
+    const copy = enter(context, views, state);
     // Counted as a guard while a value decodes (user codecs run there).
     state.live[copy]++;
     try {
-      const views = this.#views;
-      if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
       const i32 = views.i32;
-      const table = i32[H_TABLES + TABLE_STRIDE * copy + T_OFFSET];
+      const table = i32[descriptor(copy, T_OFFSET)];
       const stride = context.stride;
       const slot = keys.find(
         views,
         table,
-        i32[H_TABLES + TABLE_STRIDE * copy + T_MASK],
+        i32[descriptor(copy, T_MASK)],
         stride,
         prepared,
         hash,
@@ -445,9 +466,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
       return valueAt(views, context, table + stride * slot);
     } finally {
       state.live[copy]--;
-      if (leaveGuard(control, state.refcount, copy)) {
-        runBlocking(control, departResidual(control, state.refcount));
-      }
+      leave(context, state, copy);
     }
   }
 
@@ -458,22 +477,18 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const keys = context.keys;
     const prepared = keys.prepare(key, "read the map");
     const hash = keys.hash(prepared, context.seed);
-    const control = context.control;
-    const copy = enterGuard(control, state.refcount);
     const views = this.#views;
-    if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
+    const copy = enter(context, views, state);
     const i32 = views.i32;
     const found = keys.find(
       views,
-      i32[H_TABLES + TABLE_STRIDE * copy + T_OFFSET],
-      i32[H_TABLES + TABLE_STRIDE * copy + T_MASK],
+      i32[descriptor(copy, T_OFFSET)],
+      i32[descriptor(copy, T_MASK)],
       context.stride,
       prepared,
       hash,
     ) >= 0;
-    if (leaveGuard(control, state.refcount, copy)) {
-      runBlocking(control, departResidual(control, state.refcount));
-    }
+    leave(context, state, copy);
     return found;
   }
 
@@ -544,8 +559,8 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     this.#state = state;
     this.#copy = copy;
     const i32 = views.i32;
-    this.#table = i32[H_TABLES + TABLE_STRIDE * copy + T_OFFSET];
-    this.#mask = i32[H_TABLES + TABLE_STRIDE * copy + T_MASK];
+    this.#table = i32[descriptor(copy, T_OFFSET)];
+    this.#mask = i32[descriptor(copy, T_MASK)];
   }
 
   #check(action: string): void {
@@ -590,7 +605,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
 
   get size(): number {
     this.#check("read the guard");
-    return readTable(this.#views.i32, this.#copy).size;
+    return this.#views.i32[descriptor(this.#copy, T_SIZE)];
   }
 
   #iterate(mode: "keys" | "values" | "entries") {
@@ -627,12 +642,8 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    const state = this.#state;
-    state.live[this.#copy]--;
-    const control = this.#context.control;
-    if (leaveGuard(control, state.refcount, this.#copy)) {
-      runBlocking(control, departResidual(control, state.refcount));
-    }
+    this.#state.live[this.#copy]--;
+    leave(this.#context, this.#state, this.#copy);
   }
 
   [Symbol.dispose](): void {

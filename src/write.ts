@@ -768,7 +768,37 @@ export class Writer<K, V> {
     return this.#decode(this.#entryAt(slot));
   }
 
-  /** Decodes an entry's value, with changes refused while a user codec runs. */
+  /**
+   * The key codec's checked form of `key`. This and the two below run user
+   * code (codecs, a `replace` update) with changes to the guard refused.
+   */
+  #prepareKey(key: K, action: string): unknown {
+    this.#inCallback = true;
+    try {
+      return this.context.keys.prepare(key, action);
+    } finally {
+      this.#inCallback = false;
+    }
+  }
+
+  /** The value codec's checked form of `value`, or of `update(value)`. */
+  #prepareValue(
+    value: V,
+    action: string,
+    update?: (previous: V) => V,
+  ): unknown {
+    this.#inCallback = true;
+    try {
+      return this.context.values.prepare(
+        update === undefined ? value : update(value),
+        action,
+      );
+    } finally {
+      this.#inCallback = false;
+    }
+  }
+
+  /** Decodes an entry's value. */
   #decode(entry: number): V {
     this.#inCallback = true;
     try {
@@ -821,17 +851,9 @@ export class Writer<K, V> {
   insert(guard: WriteGuardImpl<K, V>, key: K, value: V): V | undefined {
     const action = "insert into the map";
     this.#checkWritable(guard, action);
-    const { keys, values, seed } = this.context;
-    let preparedKey: unknown;
-    let preparedValue: unknown;
-    this.#inCallback = true;
-    try {
-      preparedKey = keys.prepare(key, action);
-      preparedValue = values.prepare(value, action);
-    } finally {
-      this.#inCallback = false;
-    }
-    const hash = keys.hash(preparedKey, seed);
+    const preparedKey = this.#prepareKey(key, action);
+    const preparedValue = this.#prepareValue(value, action);
+    const hash = this.context.keys.hash(preparedKey, this.context.seed);
     const slot = this.#slotOf(preparedKey, hash);
     const previous = slot < 0 ? undefined : this.#decode(this.#entryAt(slot));
     return this.#put(preparedKey, preparedValue, hash, slot, previous, action);
@@ -849,40 +871,23 @@ export class Writer<K, V> {
         `Cannot ${action}: update must be a function, got ${typeof update}`,
       );
     }
-    const { keys, values, seed } = this.context;
-    let preparedKey: unknown;
-    this.#inCallback = true;
-    try {
-      preparedKey = keys.prepare(key, action);
-    } finally {
-      this.#inCallback = false;
-    }
-    const hash = keys.hash(preparedKey, seed);
+    const preparedKey = this.#prepareKey(key, action);
+    const hash = this.context.keys.hash(preparedKey, this.context.seed);
     const slot = this.#slotOf(preparedKey, hash);
     if (slot < 0) return undefined;
     const previous = this.#decode(this.#entryAt(slot));
-    let preparedValue: unknown;
-    this.#inCallback = true;
-    try {
-      preparedValue = values.prepare(update(previous), action);
-    } finally {
-      this.#inCallback = false;
-    }
+    const preparedValue = this.#prepareValue(previous, action, update);
     return this.#put(preparedKey, preparedValue, hash, slot, previous, action);
   }
 
   remove(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
     const action = "remove from the map";
     this.#checkWritable(guard, action);
-    const { keys, seed } = this.context;
-    let prepared: unknown;
-    this.#inCallback = true;
-    try {
-      prepared = keys.prepare(key, action);
-    } finally {
-      this.#inCallback = false;
-    }
-    const slot = this.#slotOf(prepared, keys.hash(prepared, seed));
+    const prepared = this.#prepareKey(key, action);
+    const slot = this.#slotOf(
+      prepared,
+      this.context.keys.hash(prepared, this.context.seed),
+    );
     if (slot < 0) return undefined;
     const entry = this.#entryAt(slot);
     const previous = this.#decode(entry);
