@@ -263,15 +263,30 @@ export class Setup {
   }
 }
 
+/** A scenario whose threads `build` makes on a fresh {@linkcode Setup}. */
+function scenario(
+  protocol: Protocol,
+  name: string,
+  build: (s: Setup) => Thread[],
+): Scenario {
+  return {
+    name,
+    setup() {
+      const s = new Setup(protocol);
+      return s.world(build(s));
+    },
+  };
+}
+
 /** The scenarios of the issue, for a given protocol module. */
 export function scenarios(protocol: Protocol): Scenario[] {
   return [
-    {
-      name: "S2: two publishes against two sequential guards on one handle",
-      setup() {
-        const s = new Setup(protocol);
+    scenario(
+      protocol,
+      "S2: two publishes against two sequential guards on one handle",
+      (s) => {
         const a = s.handle("A");
-        return s.world([
+        return [
           { name: "writer", steps: s.writer(2) },
           {
             name: "reader A",
@@ -281,15 +296,15 @@ export function scenarios(protocol: Protocol): Scenario[] {
               yield* s.guard(a, 1);
             })(),
           },
-        ]);
+        ];
       },
-    },
-    {
-      name: "nested guards on one handle (outer, middle, inner)",
-      setup() {
-        const s = new Setup(protocol);
+    ),
+    scenario(
+      protocol,
+      "nested guards on one handle (outer, middle, inner)",
+      (s) => {
         const a = s.handle("A");
-        return s.world([
+        return [
           { name: "writer", steps: s.writer(2) },
           {
             name: "reader A",
@@ -309,41 +324,36 @@ export function scenarios(protocol: Protocol): Scenario[] {
               }
             })(),
           },
-        ]);
+        ];
       },
-    },
-    {
-      name: "two handles with one guard each",
-      setup() {
-        const s = new Setup(protocol);
+    ),
+    scenario(protocol, "two handles with one guard each", (s) => {
+      const a = s.handle("A");
+      const b = s.handle("B");
+      return [
+        { name: "writer", steps: s.writer(2) },
+        { name: "reader A", steps: s.guard(a, 2) },
+        { name: "reader B", steps: s.guard(b, 2) },
+      ];
+    }),
+    scenario(
+      protocol,
+      "S4: a guard held across three publishes (the writer parks and is woken)",
+      (s) => {
         const a = s.handle("A");
-        const b = s.handle("B");
-        return s.world([
-          { name: "writer", steps: s.writer(2) },
-          { name: "reader A", steps: s.guard(a, 2) },
-          { name: "reader B", steps: s.guard(b, 2) },
-        ]);
-      },
-    },
-    {
-      name:
-        "S4: a guard held across three publishes (the writer parks and is woken)",
-      setup() {
-        const s = new Setup(protocol);
-        const a = s.handle("A");
-        return s.world([
+        return [
           { name: "writer", steps: s.writer(3) },
           { name: "reader A", steps: s.guard(a, 4) },
-        ]);
+        ];
       },
-    },
-    {
-      name: "handle clone and close while the writer publishes",
-      setup() {
-        const s = new Setup(protocol);
+    ),
+    scenario(
+      protocol,
+      "handle clone and close while the writer publishes",
+      (s) => {
         const a = s.handle("A");
         const { memory } = s;
-        return s.world([
+        return [
           { name: "writer", steps: s.writer(2) },
           { name: "reader A", steps: s.guard(a, 1) },
           {
@@ -365,16 +375,16 @@ export function scenarios(protocol: Protocol): Scenario[] {
               yield* protocol.unregisterReader(memory, slot);
             })(),
           },
-        ]);
+        ];
       },
-    },
-    {
-      name: "S5: reclamation with two handles and three publishes",
-      setup() {
-        const s = new Setup(protocol);
+    ),
+    scenario(
+      protocol,
+      "S5: reclamation with two handles and three publishes",
+      (s) => {
         const a = s.handle("A");
         const b = s.handle("B");
-        return s.world([
+        return [
           { name: "writer", steps: s.writer(3) },
           {
             name: "reader A",
@@ -384,16 +394,16 @@ export function scenarios(protocol: Protocol): Scenario[] {
             })(),
           },
           { name: "reader B", steps: s.guard(b, 2) },
-        ]);
+        ];
       },
-    },
-    {
-      name: "a reader dies inside a guard; the writer reclaims its handle",
-      setup() {
-        const s = new Setup(protocol);
+    ),
+    scenario(
+      protocol,
+      "a reader dies inside a guard; the writer reclaims its handle",
+      (s) => {
         const a = s.handle("A");
         const b = s.handle("B");
-        return s.world([
+        return [
           {
             name: "writer",
             steps: s.writer(3, {
@@ -409,8 +419,8 @@ export function scenarios(protocol: Protocol): Scenario[] {
             })(),
           },
           { name: "reader B", steps: s.guard(b, 2) },
-        ]);
+        ];
       },
-    },
+    ),
   ];
 }
