@@ -18,7 +18,12 @@ import {
   type MapViews,
 } from "./layout.ts";
 import { AtomicsMemory } from "./memory.ts";
-import type { KeyStorage, ValueStorage } from "./storage.ts";
+import {
+  type KeyStorage,
+  SLOT_NONE,
+  type SlotKind,
+  type ValueStorage,
+} from "./storage.ts";
 import type { TableRef } from "./table.ts";
 import type { Copy } from "./protocol.ts";
 
@@ -47,6 +52,8 @@ export interface MapContext<K, V> {
   readonly mapId: string;
   /** Words per table slot: 4 when slots keep word-sized values, else 2. */
   readonly stride: number;
+  /** `values.slotKind`, where every lookup reads it. */
+  readonly slotKind: SlotKind;
 }
 
 /**
@@ -58,7 +65,7 @@ const localReaders = new Map<string, Set<ReaderState>>();
 
 /** Words per table slot for a map of these values. */
 export function slotStride<V>(values: ValueStorage<V>): number {
-  return 2 + values.slotWords;
+  return values.slotKind === SLOT_NONE ? 2 : 4;
 }
 
 /** Records a read handle opened in this thread. */
@@ -103,6 +110,7 @@ export function mapContext<K, V>(
     maxReaders,
     mapId: `${words[H_MAP_ID]}:${words[H_MAP_ID + 1]}`,
     stride: slotStride(values),
+    slotKind: values.slotKind,
   };
 }
 

@@ -31,9 +31,13 @@ function absorb(state: number, word: number): number {
   return Math.imul(h, 0x2c1b3c6d);
 }
 
-/** Hash of one 32-bit integer (a bijection, so equal hashes mean equal keys). */
+/**
+ * Hash of one 32-bit integer: a bijection, so equal hashes mean equal keys.
+ * One multiply (Fibonacci hashing) is enough because tables index by the
+ * top bits of the hash, where a product mixes every input bit below them.
+ */
 export function hashInt32(value: number, seed: number): number {
-  return mix32(value ^ seed);
+  return Math.imul(value ^ seed, 0x9e3779b1);
 }
 
 /** Hash of two 32-bit words (the halves of a float64 or a bigint). */

@@ -19,7 +19,7 @@
 /** "FLMP": marks a buffer that holds a map of this library. */
 export const MAGIC = 0x464c4d50;
 /** Bumped whenever the layout below changes; tokens of other versions are refused. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 /** Header line (read-mostly). */
 export const H_MAGIC = 0;

@@ -36,6 +36,7 @@ import {
   runBlocking,
   unregisterReader,
 } from "./protocol.ts";
+import { SLOT_BOOLEAN, SLOT_F64, SLOT_I32, SLOT_I64 } from "./storage.ts";
 import { descriptor, readTable } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
@@ -360,9 +361,19 @@ function valueAt<K, V>(
   context: MapContext<K, V>,
   at: number,
 ): V {
-  const values = context.values;
-  if (values.slotWords !== 0) return values.readSlot(views, at + 2);
-  return readValue(views, context.keys, values, views.i32[at + 1]);
+  // One switch here rather than a method per kind or a helper: V8 inlines
+  // this function into every lookup, and a call more would not be.
+  switch (context.slotKind) {
+    case SLOT_F64:
+      return views.f64[(at + 2) >> 1] as V;
+    case SLOT_I32:
+      return views.i32[at + 2] as V;
+    case SLOT_BOOLEAN:
+      return (views.i32[at + 2] !== 0) as V;
+    case SLOT_I64:
+      return views.i64[(at + 2) >> 1] as V;
+  }
+  return readValue(views, context.keys, context.values, views.i32[at + 1]);
 }
 
 /**
@@ -443,27 +454,23 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const state = this.#state;
     if (state.closed) throw closedError("read the map");
     const context = this.#context;
-    const keys = context.keys;
-    const prepared = keys.prepare(key, "read the map");
-    const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
     const copy = enter(context, views, state);
-    // Counted as a guard while a value decodes (user codecs run there).
+    // Counted as a guard while the key is checked and a value decodes
+    // (user codecs run there).
     state.live[copy]++;
     try {
       const i32 = views.i32;
-      const table = i32[descriptor(copy, T_OFFSET)];
-      const stride = context.stride;
-      const slot = keys.find(
+      const at = context.keys.locate(
         views,
-        table,
+        i32[descriptor(copy, T_OFFSET)],
         i32[descriptor(copy, T_MASK)],
-        stride,
-        prepared,
-        hash,
+        context.stride,
+        key,
+        context.seed,
+        "read the map",
       );
-      if (slot < 0) return undefined;
-      return valueAt(views, context, table + stride * slot);
+      return at < 0 ? undefined : valueAt(views, context, at);
     } finally {
       state.live[copy]--;
       leave(context, state, copy);
@@ -474,22 +481,24 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const state = this.#state;
     if (state.closed) throw closedError("read the map");
     const context = this.#context;
-    const keys = context.keys;
-    const prepared = keys.prepare(key, "read the map");
-    const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
     const copy = enter(context, views, state);
-    const i32 = views.i32;
-    const found = keys.find(
-      views,
-      i32[descriptor(copy, T_OFFSET)],
-      i32[descriptor(copy, T_MASK)],
-      context.stride,
-      prepared,
-      hash,
-    ) >= 0;
-    leave(context, state, copy);
-    return found;
+    state.live[copy]++;
+    try {
+      const i32 = views.i32;
+      return context.keys.locate(
+        views,
+        i32[descriptor(copy, T_OFFSET)],
+        i32[descriptor(copy, T_MASK)],
+        context.stride,
+        key,
+        context.seed,
+        "read the map",
+      ) >= 0;
+    } finally {
+      state.live[copy]--;
+      leave(context, state, copy);
+    }
   }
 
   clone(): ReadHandle<K, V> {
@@ -572,34 +581,30 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   get(key: K): V | undefined {
     if (this.#released) this.#check("read the guard");
     const context = this.#context;
-    const keys = context.keys;
-    const prepared = keys.prepare(key, "read the guard");
     const views = this.#views;
-    const stride = context.stride;
-    const slot = keys.find(
+    const at = context.keys.locate(
       views,
       this.#table,
       this.#mask,
-      stride,
-      prepared,
-      keys.hash(prepared, context.seed),
+      context.stride,
+      key,
+      context.seed,
+      "read the guard",
     );
-    if (slot < 0) return undefined;
-    return valueAt(views, context, this.#table + stride * slot);
+    return at < 0 ? undefined : valueAt(views, context, at);
   }
 
   has(key: K): boolean {
     if (this.#released) this.#check("read the guard");
     const context = this.#context;
-    const keys = context.keys;
-    const prepared = keys.prepare(key, "read the guard");
-    return keys.find(
+    return context.keys.locate(
       this.#views,
       this.#table,
       this.#mask,
       context.stride,
-      prepared,
-      keys.hash(prepared, context.seed),
+      key,
+      context.seed,
+      "read the guard",
     ) >= 0;
   }
 

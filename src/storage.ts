@@ -10,6 +10,7 @@
  */
 
 import { hashBytes, hashInt32, hashPair, hashString } from "./hash.ts";
+import { homeSlot } from "./table.ts";
 import { E_KEY, ENTRY_HEADER_WORDS, type MapViews } from "./layout.ts";
 
 /** How a key kind validates, hashes, finds, stores and reads its keys. */
@@ -25,6 +26,20 @@ export interface KeyStorage<K, E = unknown> {
     stride: number,
     prepared: E,
     hash: number,
+  ): number;
+  /**
+   * The read path in one call: validates `key` (throwing as `prepare`
+   * does), hashes it and probes. Returns the word offset of the slot holding
+   * the key, or -1.
+   */
+  locate(
+    views: MapViews,
+    table: number,
+    mask: number,
+    stride: number,
+    key: unknown,
+    seed: number,
+    action: string,
   ): number;
   /** The word kept in the entry's key field: the key itself, or its length. */
   keyField(prepared: E): number;
@@ -46,19 +61,29 @@ export interface ValueStorage<V, E = unknown> {
   write(views: MapViews, at: number, prepared: E): void;
   read(views: MapViews, at: number, length: number): V;
   /**
-   * Value words each table slot keeps: 2 for word-sized values (read from
-   * the slot, without a visit to the entry), 0 for the others.
+   * How the table slot keeps a copy of the value: word-sized values are
+   * read from the slot, without a visit to the entry ({@linkcode SlotKind}).
    */
-  readonly slotWords: 0 | 2;
-  /** Word `which` of a stored value's slot copy (kinds with `slotWords` 2). */
+  readonly slotKind: SlotKind;
+  /** Word `which` of a stored value's slot copy (kinds kept in the slot). */
   slotWord(views: MapViews, at: number, length: number, which: 0 | 1): number;
-  /** Reads a value from its slot copy at word `at` (kinds with `slotWords` 2). */
-  readSlot(views: MapViews, at: number): V;
 }
+
+/**
+ * How a table slot keeps a value: not at all (`SLOT_NONE`, the value is
+ * read from the entry), or in its two value words as a float64, an int32, a
+ * boolean or a bigint.
+ */
+export type SlotKind = 0 | 1 | 2 | 3 | 4;
+export const SLOT_NONE = 0;
+export const SLOT_F64 = 1;
+export const SLOT_I32 = 2;
+export const SLOT_BOOLEAN = 3;
+export const SLOT_I64 = 4;
 
 /** For value kinds kept only in their entry. */
 abstract class EntryValues<V, E> implements ValueStorage<V, E> {
-  readonly slotWords = 0;
+  readonly slotKind = SLOT_NONE;
   abstract prepare(value: unknown, action: string): E;
   abstract length(prepared: E): number;
   abstract dataWords(prepared: E): number;
@@ -66,9 +91,6 @@ abstract class EntryValues<V, E> implements ValueStorage<V, E> {
   abstract read(views: MapViews, at: number, length: number): V;
   slotWord(): number {
     return 0;
-  }
-  readSlot(): V {
-    throw new Error("values of this kind are not kept in table slots");
   }
 }
 
@@ -100,6 +122,29 @@ export function typeError(
   return new TypeError(
     `Cannot ${action}: ${what} must be ${expected}, got ${describe(got)}`,
   );
+}
+
+/** `locate` from a kind's `prepare`, `hash` and `find`. */
+function locateWith<E>(
+  keys: KeyStorage<unknown, E>,
+  views: MapViews,
+  table: number,
+  mask: number,
+  stride: number,
+  key: unknown,
+  seed: number,
+  action: string,
+): number {
+  const prepared = keys.prepare(key, action);
+  const slot = keys.find(
+    views,
+    table,
+    mask,
+    stride,
+    prepared,
+    keys.hash(prepared, seed),
+  );
+  return slot < 0 ? -1 : table + stride * slot;
 }
 
 const INT32_RANGE = "an int32 (an integer from -2147483648 to 2147483647)";
@@ -186,7 +231,7 @@ export class StringKeys implements KeyStorage<string, string> {
     const i32 = views.i32;
     const length = key.length;
     const words = (length + 1) >> 1;
-    let slot = hash & mask;
+    let slot = homeSlot(hash, mask);
     for (;;) {
       const at = table + stride * slot;
       const entry = i32[at + 1];
@@ -198,6 +243,33 @@ export class StringKeys implements KeyStorage<string, string> {
         if (i === words) return slot;
       }
       slot = (slot + 1) & mask;
+    }
+  }
+  locate(
+    views: MapViews,
+    table: number,
+    mask: number,
+    stride: number,
+    key: unknown,
+    seed: number,
+    action: string,
+  ): number {
+    const text = this.prepare(key, action);
+    const hash = this.hash(text, seed);
+    const packed = this.#packed;
+    const i32 = views.i32;
+    const length = text.length;
+    const words = (length + 1) >> 1;
+    for (let slot = homeSlot(hash, mask);; slot = (slot + 1) & mask) {
+      const at = table + stride * slot;
+      const entry = i32[at + 1];
+      if (entry === 0) return -1;
+      if (i32[at] === hash && i32[entry + E_KEY] === length) {
+        const start = entry + ENTRY_HEADER_WORDS;
+        let i = 0;
+        while (i < words && i32[start + i] === packed[i]) i++;
+        if (i === words) return at;
+      }
     }
   }
   keyField(key: string): number {
@@ -243,12 +315,29 @@ abstract class WordKeys<K> implements KeyStorage<K, number> {
     hash: number,
   ): number {
     const i32 = views.i32;
-    let slot = hash & mask;
+    let slot = homeSlot(hash, mask);
     for (;;) {
       const at = table + stride * slot;
       if (i32[at + 1] === 0) return -1;
       if (i32[at] === hash) return slot;
       slot = (slot + 1) & mask;
+    }
+  }
+  locate(
+    views: MapViews,
+    table: number,
+    mask: number,
+    stride: number,
+    key: unknown,
+    seed: number,
+    action: string,
+  ): number {
+    const hash = hashInt32(this.prepare(key, action), seed);
+    const i32 = views.i32;
+    for (let slot = homeSlot(hash, mask);; slot = (slot + 1) & mask) {
+      const at = table + stride * slot;
+      if (i32[at + 1] === 0) return -1;
+      if (i32[at] === hash) return at;
     }
   }
   keyField(word: number): number {
@@ -316,7 +405,7 @@ export class NumberKeys implements KeyStorage<number, number> {
   ): number {
     const i32 = views.i32;
     const f64 = views.f64;
-    let slot = hash & mask;
+    let slot = homeSlot(hash, mask);
     for (;;) {
       const at = table + stride * slot;
       const entry = i32[at + 1];
@@ -327,6 +416,17 @@ export class NumberKeys implements KeyStorage<number, number> {
       }
       slot = (slot + 1) & mask;
     }
+  }
+  locate(
+    views: MapViews,
+    table: number,
+    mask: number,
+    stride: number,
+    key: unknown,
+    seed: number,
+    action: string,
+  ): number {
+    return locateWith(this, views, table, mask, stride, key, seed, action);
   }
   keyField(): number {
     return 0;
@@ -372,7 +472,7 @@ export class BigIntKeys implements KeyStorage<bigint, bigint> {
   ): number {
     const i32 = views.i32;
     const i64 = views.i64;
-    let slot = hash & mask;
+    let slot = homeSlot(hash, mask);
     for (;;) {
       const at = table + stride * slot;
       const entry = i32[at + 1];
@@ -382,6 +482,17 @@ export class BigIntKeys implements KeyStorage<bigint, bigint> {
       }
       slot = (slot + 1) & mask;
     }
+  }
+  locate(
+    views: MapViews,
+    table: number,
+    mask: number,
+    stride: number,
+    key: unknown,
+    seed: number,
+    action: string,
+  ): number {
+    return locateWith(this, views, table, mask, stride, key, seed, action);
   }
   keyField(): number {
     return 0;
@@ -432,7 +543,7 @@ export class ByteKeys<K> implements KeyStorage<K, Uint8Array> {
     const i32 = views.i32;
     const u8 = views.u8;
     const length = bytes.length;
-    let slot = hash & mask;
+    let slot = homeSlot(hash, mask);
     for (;;) {
       const at = table + stride * slot;
       const entry = i32[at + 1];
@@ -445,6 +556,17 @@ export class ByteKeys<K> implements KeyStorage<K, Uint8Array> {
       }
       slot = (slot + 1) & mask;
     }
+  }
+  locate(
+    views: MapViews,
+    table: number,
+    mask: number,
+    stride: number,
+    key: unknown,
+    seed: number,
+    action: string,
+  ): number {
+    return locateWith(this, views, table, mask, stride, key, seed, action);
   }
   keyField(bytes: Uint8Array): number {
     return bytes.length;
@@ -587,12 +709,9 @@ export class NumberValues implements ValueStorage<number, number> {
   read(views: MapViews, at: number): number {
     return views.f64[at >> 1];
   }
-  readonly slotWords = 2;
+  readonly slotKind = SLOT_F64;
   slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
     return views.i32[at + which];
-  }
-  readSlot(views: MapViews, at: number): number {
-    return views.f64[at >> 1];
   }
 }
 
@@ -619,7 +738,7 @@ export class Int32Values implements ValueStorage<number, number> {
   read(_views: MapViews, _at: number, length: number): number {
     return length;
   }
-  readonly slotWords = 2;
+  readonly slotKind = SLOT_I32;
   slotWord(
     _views: MapViews,
     _at: number,
@@ -627,9 +746,6 @@ export class Int32Values implements ValueStorage<number, number> {
     which: 0 | 1,
   ): number {
     return which === 0 ? length : 0;
-  }
-  readSlot(views: MapViews, at: number): number {
-    return views.i32[at];
   }
 }
 
@@ -651,7 +767,7 @@ export class BooleanValues implements ValueStorage<boolean, number> {
   read(_views: MapViews, _at: number, length: number): boolean {
     return length !== 0;
   }
-  readonly slotWords = 2;
+  readonly slotKind = SLOT_BOOLEAN;
   slotWord(
     _views: MapViews,
     _at: number,
@@ -659,9 +775,6 @@ export class BooleanValues implements ValueStorage<boolean, number> {
     which: 0 | 1,
   ): number {
     return which === 0 ? length : 0;
-  }
-  readSlot(views: MapViews, at: number): boolean {
-    return views.i32[at] !== 0;
   }
 }
 
@@ -692,12 +805,9 @@ export class BigIntValues implements ValueStorage<bigint, bigint> {
   read(views: MapViews, at: number): bigint {
     return views.i64[at >> 1];
   }
-  readonly slotWords = 2;
+  readonly slotKind = SLOT_I64;
   slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
     return views.i32[at + which];
-  }
-  readSlot(views: MapViews, at: number): bigint {
-    return views.i64[at >> 1];
   }
 }
 

@@ -34,6 +34,16 @@ export function slotsFor(entries: number): number {
 }
 
 /** Word index of the descriptor field `field` of copy `copy`'s table. */
+/**
+ * The slot where a probe for `hash` starts: the hash's top bits, as many as
+ * the table has slots (tables have at least {@linkcode MIN_SLOTS}, so the
+ * shift is never 32). The top bits of a product are its best mixed, which
+ * lets int32 keys hash with one multiply.
+ */
+export function homeSlot(hash: number, mask: number): number {
+  return hash >>> Math.clz32(mask);
+}
+
 export function descriptor(copy: number, field: number): number {
   return H_TABLES + TABLE_STRIDE * copy + field;
 }
@@ -80,7 +90,7 @@ export function placeEntry(
   low: number,
   high: number,
 ): void {
-  let slot = hash & mask;
+  let slot = homeSlot(hash, mask);
   while (i32[table + stride * slot + 1] !== 0) slot = (slot + 1) & mask;
   const at = table + stride * slot;
   i32[at] = hash;
@@ -100,7 +110,7 @@ export function slotOfEntry(
   hash: number,
   entry: number,
 ): number {
-  let slot = hash & mask;
+  let slot = homeSlot(hash, mask);
   while (i32[table + stride * slot + 1] !== entry) slot = (slot + 1) & mask;
   return slot;
 }
@@ -122,7 +132,7 @@ export function clearSlot(
     next = (next + 1) & mask;
     const at = table + stride * next;
     if (i32[at + 1] === 0) break;
-    const home = i32[at] & mask;
+    const home = homeSlot(i32[at], mask);
     // Move the entry into the hole unless its home lies cyclically in (hole, next].
     const stays = hole <= next
       ? hole < home && home <= next
@@ -148,7 +158,7 @@ export function rehash(
   const end = from.offset + stride * (from.mask + 1);
   for (let at = from.offset; at < end; at += stride) {
     if (i32[at + 1] === 0) continue;
-    let slot = i32[at] & toMask;
+    let slot = homeSlot(i32[at], toMask);
     while (i32[toOffset + stride * slot + 1] !== 0) slot = (slot + 1) & toMask;
     const to = toOffset + stride * slot;
     for (let word = 0; word < stride; word++) i32[to + word] = i32[at + word];

@@ -988,7 +988,10 @@ Deno.test("attach() throws a TypeError for anything that is not a token", () => 
     ["a number", 42],
     ["a string", "@x/flashmap:read"],
     ["an empty object", {}],
-    ["a token of another layout version", { ...token, layout: 2 }],
+    ["a token of another layout version", {
+      ...token,
+      layout: token.layout + 1,
+    }],
     ["a token without a layout", { ...token, layout: undefined }],
     ["a token with a plain ArrayBuffer", {
       ...token,

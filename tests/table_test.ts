@@ -2,6 +2,7 @@ import { assertEquals } from "@std/assert";
 import fc from "fast-check";
 import {
   clearSlot,
+  homeSlot,
   placeEntry,
   rehash,
   slotOfEntry,
@@ -23,7 +24,7 @@ function reachable(
     const entry = i32[at + 1];
     if (entry === 0) continue;
     const hash = i32[at];
-    let probe = hash & mask;
+    let probe = homeSlot(hash, mask);
     while (i32[stride * probe + 1] !== entry) {
       if (i32[stride * probe + 1] === 0) {
         throw new Error(`entry ${entry} unreachable`);
