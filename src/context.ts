@@ -20,8 +20,7 @@ import {
 import { AtomicsMemory } from "./memory.ts";
 import {
   type KeyStorage,
-  SLOT_NONE,
-  type SlotKind,
+  readEntryValue,
   type ValueStorage,
 } from "./storage.ts";
 import type { TableRef } from "./table.ts";
@@ -52,8 +51,6 @@ export interface MapContext<K, V> {
   readonly mapId: string;
   /** Words per table slot: 4 when slots keep word-sized values, else 2. */
   readonly stride: number;
-  /** `values.slotKind`, where every lookup reads it. */
-  readonly slotKind: SlotKind;
 }
 
 /**
@@ -65,7 +62,7 @@ const localReaders = new Map<string, Set<ReaderState>>();
 
 /** Words per table slot for a map of these values. */
 export function slotStride<V>(values: ValueStorage<V>): number {
-  return values.slotKind === SLOT_NONE ? 2 : 4;
+  return values.inSlot ? 4 : 2;
 }
 
 /** Records a read handle opened in this thread. */
@@ -110,7 +107,6 @@ export function mapContext<K, V>(
     maxReaders,
     mapId: `${words[H_MAP_ID]}:${words[H_MAP_ID + 1]}`,
     stride: slotStride(values),
-    slotKind: values.slotKind,
   };
 }
 
@@ -190,27 +186,15 @@ export class TableIterator<K, V, T> implements IterableIterator<T> {
     const value = mode === "keys"
       ? keys.read(views, entry)
       : mode === "values"
-      ? readValue(views, keys, this.#values, entry)
-      : [keys.read(views, entry), readValue(views, keys, this.#values, entry)];
+      ? readEntryValue(views, keys, this.#values, entry)
+      : [
+        keys.read(views, entry),
+        readEntryValue(views, keys, this.#values, entry),
+      ];
     return { done: false, value: value as T };
   }
 
   [Symbol.iterator](): this {
     return this;
   }
-}
-
-/** Decodes the value of an entry. */
-export function readValue<K, V>(
-  views: MapViews,
-  keys: KeyStorage<K>,
-  values: ValueStorage<V>,
-  entry: number,
-): V {
-  const i32 = views.i32;
-  return values.read(
-    views,
-    entry + ENTRY_HEADER_WORDS + keys.storedWords(i32[entry + E_KEY]),
-    i32[entry + E_VALUE_LENGTH],
-  );
 }

@@ -11,7 +11,6 @@ import {
   addLocalReader,
   type MapContext,
   type ReaderState,
-  readValue,
   removeLocalReader,
   TableIterator,
   THREAD_TAG,
@@ -36,7 +35,6 @@ import {
   runBlocking,
   unregisterReader,
 } from "./protocol.ts";
-import { SLOT_BOOLEAN, SLOT_F64, SLOT_I32, SLOT_I64 } from "./storage.ts";
 import { descriptor, readTable } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
@@ -361,19 +359,7 @@ function valueAt<K, V>(
   context: MapContext<K, V>,
   at: number,
 ): V {
-  // One switch here rather than a method per kind or a helper: V8 inlines
-  // this function into every lookup, and a call more would not be.
-  switch (context.slotKind) {
-    case SLOT_F64:
-      return views.f64[(at + 2) >> 1] as V;
-    case SLOT_I32:
-      return views.i32[at + 2] as V;
-    case SLOT_BOOLEAN:
-      return (views.i32[at + 2] !== 0) as V;
-    case SLOT_I64:
-      return views.i64[(at + 2) >> 1] as V;
-  }
-  return readValue(views, context.keys, context.values, views.i32[at + 1]);
+  return context.values.readAt(views, context.keys, at);
 }
 
 /**
@@ -454,23 +440,29 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const state = this.#state;
     if (state.closed) throw closedError("read the map");
     const context = this.#context;
+    // The key is checked (and a user codec encodes it) before the guard.
+    const keys = context.keys;
+    const prepared = keys.prepare(key, "read the map");
+    const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
     const copy = enter(context, views, state);
-    // Counted as a guard while the key is checked and a value decodes
-    // (user codecs run there).
+    // Counted as a guard while a value decodes (user codecs run there).
     state.live[copy]++;
     try {
       const i32 = views.i32;
-      const at = context.keys.locate(
+      const table = i32[descriptor(copy, T_OFFSET)];
+      const stride = context.stride;
+      const slot = keys.find(
         views,
-        i32[descriptor(copy, T_OFFSET)],
+        table,
         i32[descriptor(copy, T_MASK)],
-        context.stride,
-        key,
-        context.seed,
-        "read the map",
+        stride,
+        prepared,
+        hash,
       );
-      return at < 0 ? undefined : valueAt(views, context, at);
+      return slot < 0
+        ? undefined
+        : valueAt(views, context, table + stride * slot);
     } finally {
       state.live[copy]--;
       leave(context, state, copy);
@@ -481,24 +473,22 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const state = this.#state;
     if (state.closed) throw closedError("read the map");
     const context = this.#context;
+    const keys = context.keys;
+    const prepared = keys.prepare(key, "read the map");
+    const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
     const copy = enter(context, views, state);
-    state.live[copy]++;
-    try {
-      const i32 = views.i32;
-      return context.keys.locate(
-        views,
-        i32[descriptor(copy, T_OFFSET)],
-        i32[descriptor(copy, T_MASK)],
-        context.stride,
-        key,
-        context.seed,
-        "read the map",
-      ) >= 0;
-    } finally {
-      state.live[copy]--;
-      leave(context, state, copy);
-    }
+    const i32 = views.i32;
+    const found = keys.find(
+      views,
+      i32[descriptor(copy, T_OFFSET)],
+      i32[descriptor(copy, T_MASK)],
+      context.stride,
+      prepared,
+      hash,
+    ) >= 0;
+    leave(context, state, copy);
+    return found;
   }
 
   clone(): ReadHandle<K, V> {

@@ -11,7 +11,12 @@
 
 import { hashBytes, hashInt32, hashPair, hashString } from "./hash.ts";
 import { homeSlot } from "./table.ts";
-import { E_KEY, ENTRY_HEADER_WORDS, type MapViews } from "./layout.ts";
+import {
+  E_KEY,
+  E_VALUE_LENGTH,
+  ENTRY_HEADER_WORDS,
+  type MapViews,
+} from "./layout.ts";
 
 /** How a key kind validates, hashes, finds, stores and reads its keys. */
 export interface KeyStorage<K, E = unknown> {
@@ -61,29 +66,38 @@ export interface ValueStorage<V, E = unknown> {
   write(views: MapViews, at: number, prepared: E): void;
   read(views: MapViews, at: number, length: number): V;
   /**
-   * How the table slot keeps a copy of the value: word-sized values are
-   * read from the slot, without a visit to the entry ({@linkcode SlotKind}).
+   * Whether table slots keep a copy of the value (word-sized kinds), read
+   * from the slot without a visit to the entry.
    */
-  readonly slotKind: SlotKind;
+  readonly inSlot: boolean;
   /** Word `which` of a stored value's slot copy (kinds kept in the slot). */
   slotWord(views: MapViews, at: number, length: number, which: 0 | 1): number;
+  /**
+   * The value of the entry in the table slot at word `at`: from the slot
+   * for kinds kept there, else from the entry. One method per kind, so that
+   * a lookup inlines the one read it needs and knows the value's type.
+   */
+  readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V;
 }
 
-/**
- * How a table slot keeps a value: not at all (`SLOT_NONE`, the value is
- * read from the entry), or in its two value words as a float64, an int32, a
- * boolean or a bigint.
- */
-export type SlotKind = 0 | 1 | 2 | 3 | 4;
-export const SLOT_NONE = 0;
-export const SLOT_F64 = 1;
-export const SLOT_I32 = 2;
-export const SLOT_BOOLEAN = 3;
-export const SLOT_I64 = 4;
+/** The value stored in `entry`. */
+export function readEntryValue<V>(
+  views: MapViews,
+  keys: KeyStorage<unknown>,
+  values: ValueStorage<V>,
+  entry: number,
+): V {
+  const i32 = views.i32;
+  return values.read(
+    views,
+    entry + ENTRY_HEADER_WORDS + keys.storedWords(i32[entry + E_KEY]),
+    i32[entry + E_VALUE_LENGTH],
+  );
+}
 
 /** For value kinds kept only in their entry. */
 abstract class EntryValues<V, E> implements ValueStorage<V, E> {
-  readonly slotKind = SLOT_NONE;
+  readonly inSlot = false;
   abstract prepare(value: unknown, action: string): E;
   abstract length(prepared: E): number;
   abstract dataWords(prepared: E): number;
@@ -91,6 +105,9 @@ abstract class EntryValues<V, E> implements ValueStorage<V, E> {
   abstract read(views: MapViews, at: number, length: number): V;
   slotWord(): number {
     return 0;
+  }
+  readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V {
+    return readEntryValue(views, keys, this, views.i32[at + 1]);
   }
 }
 
@@ -709,7 +726,10 @@ export class NumberValues implements ValueStorage<number, number> {
   read(views: MapViews, at: number): number {
     return views.f64[at >> 1];
   }
-  readonly slotKind = SLOT_F64;
+  readonly inSlot = true;
+  readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): number {
+    return views.f64[(at + 2) >> 1];
+  }
   slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
     return views.i32[at + which];
   }
@@ -738,7 +758,10 @@ export class Int32Values implements ValueStorage<number, number> {
   read(_views: MapViews, _at: number, length: number): number {
     return length;
   }
-  readonly slotKind = SLOT_I32;
+  readonly inSlot = true;
+  readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): number {
+    return views.i32[at + 2];
+  }
   slotWord(
     _views: MapViews,
     _at: number,
@@ -767,7 +790,10 @@ export class BooleanValues implements ValueStorage<boolean, number> {
   read(_views: MapViews, _at: number, length: number): boolean {
     return length !== 0;
   }
-  readonly slotKind = SLOT_BOOLEAN;
+  readonly inSlot = true;
+  readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): boolean {
+    return views.i32[at + 2] !== 0;
+  }
   slotWord(
     _views: MapViews,
     _at: number,
@@ -805,7 +831,10 @@ export class BigIntValues implements ValueStorage<bigint, bigint> {
   read(views: MapViews, at: number): bigint {
     return views.i64[at >> 1];
   }
-  readonly slotKind = SLOT_I64;
+  readonly inSlot = true;
+  readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): bigint {
+    return views.i64[(at + 2) >> 1];
+  }
   slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
     return views.i32[at + which];
   }

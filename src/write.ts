@@ -12,7 +12,6 @@ import {
   isLocalReader,
   localGuardsOn,
   type MapContext,
-  readValue,
   TableIterator,
 } from "./context.ts";
 import { DeadlockError, WaitTimeoutError } from "./errors.ts";
@@ -44,6 +43,7 @@ import {
   runBlocking,
   WaitTimedOut,
 } from "./protocol.ts";
+import { readEntryValue } from "./storage.ts";
 import {
   clearSlot,
   clearTable,
@@ -802,7 +802,7 @@ export class Writer<K, V> {
   #decode(entry: number): V {
     this.#inCallback = true;
     try {
-      return readValue(
+      return readEntryValue(
         this.views,
         this.context.keys,
         this.context.values,
