@@ -980,10 +980,10 @@ export class Writer<K, V> {
     const grown = 2 * slots;
     const stride = this.context.stride;
     const heap = this.#heap;
-    const offset = heap.alloc(stride * grown, action);
+    const offset = heap.allocAligned(stride * grown, action);
     let other: number;
     try {
-      other = heap.alloc(stride * grown, action);
+      other = heap.allocAligned(stride * grown, action);
     } catch (error) {
       heap.free(offset, stride * grown);
       throw error;

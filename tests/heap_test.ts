@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { BufferFullError, create } from "@x/flashmap";
-import { Heap, sizeClass } from "../src/heap.ts";
+import { Heap, LINE_WORDS, sizeClass } from "../src/heap.ts";
 import { H_BUFFER_WORDS, MapViews } from "../src/layout.ts";
 
 Deno.test("sizeClass() rounds up to even sizes within an eighth", () => {
@@ -68,6 +68,43 @@ Deno.test("Heap splits a free block when the buffer cannot grow", () => {
   const split = heap.alloc(60, "test");
   assertEquals(split, blocks[0]);
   assertEquals(heap.freeWords, 60);
+});
+
+Deno.test("Heap.allocAligned() starts tables on a cache line and keeps the skipped words free", () => {
+  const buffer = new SharedArrayBuffer(4096, { maxByteLength: 4096 });
+  const views = new MapViews(buffer);
+  const heap = new Heap(views, 64, 4096); // 1024 words, cannot grow
+  const entry = heap.alloc(6, "test"); // the top is now off the line
+  const table = heap.allocAligned(64, "test");
+  assertEquals(table % LINE_WORDS, 0);
+  assertEquals(table, 80);
+  assertEquals(heap.freeWords, 10); // words 70-79, free for entries
+  assertEquals(heap.alloc(10, "test"), entry + 6);
+  heap.free(entry + 6, 10);
+  const big = heap.allocAligned(768, "test"); // 144-911
+  const rest = heap.alloc(112, "test"); // 912-1023: the top is full
+  heap.free(table, 64); // 70-143 free (merged)
+  // With no room at the top, a free block is split on the line.
+  const inner = heap.allocAligned(32, "test");
+  assertEquals(inner, 80);
+  assertEquals(heap.freeWords, 10 + 32);
+  heap.free(inner, 32);
+  heap.free(rest, 112); // at the top: lowers it
+  heap.free(big, 768); // merges down to the entry and lowers the top again
+  assertEquals(heap.top, entry + 6);
+  assertEquals(heap.freeWords, 0);
+});
+
+Deno.test("Heap.allocAligned() that fails with BufferFullError changes nothing", () => {
+  const buffer = new SharedArrayBuffer(1024, { maxByteLength: 2048 });
+  const views = new MapViews(buffer);
+  const heap = new Heap(views, 64, 2048);
+  heap.alloc(6, "test");
+  const top = heap.top;
+  assertThrows(() => heap.allocAligned(512, "test"), BufferFullError);
+  assertEquals(heap.top, top);
+  assertEquals(heap.freeWords, 0);
+  assertEquals(buffer.byteLength, 1024);
 });
 
 Deno.test("WriteGuard.insert() that fails with BufferFullError leaves room for what fitted before", () => {
