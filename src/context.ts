@@ -8,15 +8,7 @@
  */
 
 import type { Codec } from "./codecs.ts";
-import {
-  E_KEY,
-  E_VALUE_LENGTH,
-  ENTRY_HEADER_WORDS,
-  H_MAP_ID,
-  H_SEED,
-  heapStart,
-  type MapViews,
-} from "./layout.ts";
+import { H_MAP_ID, H_SEED, heapStart, type MapViews } from "./layout.ts";
 import { AtomicsMemory } from "./memory.ts";
 import {
   type KeyStorage,
