@@ -271,23 +271,7 @@ export class StringKeys implements KeyStorage<string, string> {
     seed: number,
     action: string,
   ): number {
-    const text = this.prepare(key, action);
-    const hash = this.hash(text, seed);
-    const packed = this.#packed;
-    const i32 = views.i32;
-    const length = text.length;
-    const words = (length + 1) >> 1;
-    for (let slot = homeSlot(hash, mask);; slot = (slot + 1) & mask) {
-      const at = table + stride * slot;
-      const entry = i32[at + 1];
-      if (entry === 0) return -1;
-      if (i32[at] === hash && i32[entry + E_KEY] === length) {
-        const start = entry + ENTRY_HEADER_WORDS;
-        let i = 0;
-        while (i < words && i32[start + i] === packed[i]) i++;
-        if (i === words) return at;
-      }
-    }
+    return locateWith(this, views, table, mask, stride, key, seed, action);
   }
   keyField(key: string): number {
     return key.length;
