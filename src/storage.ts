@@ -141,27 +141,46 @@ export function typeError(
   );
 }
 
-/** `locate` from a kind's `prepare`, `hash` and `find`. */
-function locateWith<E>(
-  keys: KeyStorage<unknown, E>,
-  views: MapViews,
-  table: number,
-  mask: number,
-  stride: number,
-  key: unknown,
-  seed: number,
-  action: string,
-): number {
-  const prepared = keys.prepare(key, action);
-  const slot = keys.find(
-    views,
-    table,
-    mask,
-    stride,
-    prepared,
-    keys.hash(prepared, seed),
-  );
-  return slot < 0 ? -1 : table + stride * slot;
+/**
+ * Key kinds whose `locate` is their `prepare`, `hash` and `find` in turn
+ * (int32 and boolean keys have one of their own, with the hash inline).
+ */
+abstract class ProbedKeys<K, E> implements KeyStorage<K, E> {
+  abstract prepare(key: unknown, action: string): E;
+  abstract hash(prepared: E, seed: number): number;
+  abstract find(
+    views: MapViews,
+    table: number,
+    mask: number,
+    stride: number,
+    prepared: E,
+    hash: number,
+  ): number;
+  abstract keyField(prepared: E): number;
+  abstract dataWords(prepared: E): number;
+  abstract storedWords(keyField: number): number;
+  abstract write(views: MapViews, entry: number, prepared: E): void;
+  abstract read(views: MapViews, entry: number): K;
+  locate(
+    views: MapViews,
+    table: number,
+    mask: number,
+    stride: number,
+    key: unknown,
+    seed: number,
+    action: string,
+  ): number {
+    const prepared = this.prepare(key, action);
+    const slot = this.find(
+      views,
+      table,
+      mask,
+      stride,
+      prepared,
+      this.hash(prepared, seed),
+    );
+    return slot < 0 ? -1 : table + stride * slot;
+  }
 }
 
 const INT32_RANGE = "an int32 (an integer from -2147483648 to 2147483647)";
@@ -214,7 +233,7 @@ function writeUtf16(u16: Uint16Array, start: number, text: string): void {
  * words against the units that hashing packed, never calling `charCodeAt`
  * twice per unit.
  */
-export class StringKeys implements KeyStorage<string, string> {
+export class StringKeys extends ProbedKeys<string, string> {
   /** The code units of the key last hashed, packed as a stored key is. */
   #packed = new Int32Array(64);
   /** The key whose units `#packed` holds. */
@@ -261,17 +280,6 @@ export class StringKeys implements KeyStorage<string, string> {
       }
       slot = (slot + 1) & mask;
     }
-  }
-  locate(
-    views: MapViews,
-    table: number,
-    mask: number,
-    stride: number,
-    key: unknown,
-    seed: number,
-    action: string,
-  ): number {
-    return locateWith(this, views, table, mask, stride, key, seed, action);
   }
   keyField(key: string): number {
     return key.length;
@@ -383,7 +391,7 @@ export class BooleanKeys extends WordKeys<boolean> {
 }
 
 /** Float64 keys with `Map`'s SameValueZero: `-0` is `0`, and `NaN` is one key. */
-export class NumberKeys implements KeyStorage<number, number> {
+export class NumberKeys extends ProbedKeys<number, number> {
   prepare(key: unknown, action: string): number {
     if (typeof key !== "number") {
       throw typeError(action, "key", "a number", key);
@@ -418,17 +426,6 @@ export class NumberKeys implements KeyStorage<number, number> {
       slot = (slot + 1) & mask;
     }
   }
-  locate(
-    views: MapViews,
-    table: number,
-    mask: number,
-    stride: number,
-    key: unknown,
-    seed: number,
-    action: string,
-  ): number {
-    return locateWith(this, views, table, mask, stride, key, seed, action);
-  }
   keyField(): number {
     return 0;
   }
@@ -447,7 +444,7 @@ export class NumberKeys implements KeyStorage<number, number> {
 }
 
 /** 64-bit signed bigint keys. */
-export class BigIntKeys implements KeyStorage<bigint, bigint> {
+export class BigIntKeys extends ProbedKeys<bigint, bigint> {
   prepare(key: unknown, action: string): bigint {
     if (typeof key !== "bigint") {
       throw typeError(action, "key", INT64_RANGE, key);
@@ -484,17 +481,6 @@ export class BigIntKeys implements KeyStorage<bigint, bigint> {
       slot = (slot + 1) & mask;
     }
   }
-  locate(
-    views: MapViews,
-    table: number,
-    mask: number,
-    stride: number,
-    key: unknown,
-    seed: number,
-    action: string,
-  ): number {
-    return locateWith(this, views, table, mask, stride, key, seed, action);
-  }
   keyField(): number {
     return 0;
   }
@@ -516,7 +502,7 @@ export class BigIntKeys implements KeyStorage<bigint, bigint> {
  * Byte-string keys: `Uint8Array` keys, and the keys of user codecs (stored
  * as what their `encode` returns).
  */
-export class ByteKeys<K> implements KeyStorage<K, Uint8Array> {
+export class ByteKeys<K> extends ProbedKeys<K, Uint8Array> {
   readonly #encode: (key: unknown, action: string) => Uint8Array;
   readonly #decode: (bytes: Uint8Array) => K;
 
@@ -524,6 +510,7 @@ export class ByteKeys<K> implements KeyStorage<K, Uint8Array> {
     encode: (key: unknown, action: string) => Uint8Array,
     decode: (bytes: Uint8Array) => K,
   ) {
+    super();
     this.#encode = encode;
     this.#decode = decode;
   }
@@ -557,17 +544,6 @@ export class ByteKeys<K> implements KeyStorage<K, Uint8Array> {
       }
       slot = (slot + 1) & mask;
     }
-  }
-  locate(
-    views: MapViews,
-    table: number,
-    mask: number,
-    stride: number,
-    key: unknown,
-    seed: number,
-    action: string,
-  ): number {
-    return locateWith(this, views, table, mask, stride, key, seed, action);
   }
   keyField(bytes: Uint8Array): number {
     return bytes.length;
