@@ -332,6 +332,11 @@ abstract class WordKeys<K> implements KeyStorage<K, number> {
       slot = (slot + 1) & mask;
     }
   }
+  /**
+   * The probe of `find` again, returning the word offset, with the hash
+   * inline: going through `find` measured 1.2x to 1.5x slower per in-cache
+   * int32 lookup.
+   */
   locate(
     views: MapViews,
     table: number,
