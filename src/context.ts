@@ -16,16 +16,22 @@ import {
   type ValueStorage,
 } from "./storage.ts";
 import type { TableRef } from "./table.ts";
-import type { Copy } from "./protocol.ts";
+import {
+  type Copy,
+  departResidual,
+  type HandleWord,
+  runBlocking,
+} from "./protocol.ts";
 
 /** The per-thread state of one read handle that its guards update. */
-export interface ReaderState {
-  readonly slot: number;
-  /** Word index of the handle's refcount. */
-  readonly refcount: number;
+export interface ReaderState extends HandleWord {
+  /** The handle's id: its slot and the slot's registration count. */
+  readonly id: number;
   /** Live guards of this handle on copy 0 and copy 1. */
   readonly live: [number, number];
   closed: boolean;
+  /** Set once the handle learns that the writer reclaimed it. */
+  reclaimed: boolean;
 }
 
 /** The parts of a map every handle in this thread needs. */
@@ -72,8 +78,12 @@ export function removeLocalReader(mapId: string, reader: ReaderState): void {
   if (readers.size === 0) localReaders.delete(mapId);
 }
 
-/** A random tag of this thread, recorded in the registry slots it claims. */
-export const THREAD_TAG: number = crypto.getRandomValues(new Int32Array(1))[0];
+/**
+ * A random tag of this thread, never 0: recorded in the registry slots it
+ * claims and in the registry lock while it holds it.
+ */
+export const THREAD_TAG: number = crypto.getRandomValues(new Int32Array(1))[0] |
+  1;
 
 /** Builds the context of a map whose header is already written. */
 export function mapContext<K, V>(
@@ -102,12 +112,25 @@ export function mapContext<K, V>(
   };
 }
 
-/** Whether the read handle in registry slot `slot` belongs to this thread. */
-export function isLocalReader(mapId: string, slot: number): boolean {
+/** Whether the read handle `id` belongs to this thread. */
+export function isLocalReader(mapId: string, id: number): boolean {
   for (const reader of localReaders.get(mapId) ?? []) {
-    if (reader.slot === slot) return true;
+    if (reader.id === id) return true;
   }
   return false;
+}
+
+/**
+ * Counts off the residual departures this thread's handles still owe (an
+ * exception came between a guard's leaving and its counting off), so that
+ * the writer of this thread never waits for them.
+ */
+export function settleLocalDepartures<K, V>(context: MapContext<K, V>): void {
+  for (const reader of localReaders.get(context.mapId) ?? []) {
+    if (reader.departures > 0) {
+      runBlocking(context.control, departResidual(context.control, reader));
+    }
+  }
 }
 
 /** Live guards of this thread's read handles on `copy`. */

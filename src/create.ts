@@ -18,11 +18,13 @@ import { randomSeed } from "./hash.ts";
 import {
   H_BUFFER_WORDS,
   H_CURRENT_COPY,
+  H_KEY_CODEC_NAME,
   H_LAYOUT,
   H_MAGIC,
   H_MAP_ID,
   H_MAX_READERS,
   H_SEED,
+  H_VALUE_CODEC_NAME,
   heapStart,
   LAYOUT_VERSION,
   MAGIC,
@@ -83,7 +85,7 @@ const USABLE_MAX_BYTES = MAX_MAX_BYTES - 8;
 const MAX_READERS_LIMIT = 65_536;
 const MAX_CAPACITY = 2 ** 28;
 const INITIAL_GROWTH_BYTES = 64 * 1024;
-const HEADER_BYTES = 32;
+const HEADER_BYTES = 128;
 
 function checkInteger(
   name: string,
@@ -166,7 +168,15 @@ export function create<K = string, V = string>(
     ? randomSeed()
     : checkInteger("seed", options.seed, -(2 ** 31), 2 ** 31 - 1);
 
-  const start = heapStart(maxReaders);
+  const namesStart = heapStart(maxReaders);
+  const keyName = codecName(keyCodec, "key");
+  const valueName = codecName(valueCodec, "value");
+  const keyNameWords = Math.ceil(keyName.length / 2);
+  const valueNameAt = namesStart + keyNameWords;
+  // Tables start on a 64-byte line, as the heap places them later.
+  const start = Math.ceil(
+    (valueNameAt + Math.ceil(valueName.length / 2)) / LINE_WORDS,
+  ) * LINE_WORDS;
   const slots = slotsFor(capacity);
   const stride = slotStride(values);
   const tablesEnd = start + 2 * stride * slots;
@@ -191,6 +201,8 @@ export function create<K = string, V = string>(
   i32[H_SEED] = seed;
   i32[H_MAX_READERS] = maxReaders;
   i32.set(crypto.getRandomValues(new Int32Array(2)), H_MAP_ID);
+  writeName(views.u16, i32, H_KEY_CODEC_NAME, namesStart, keyName);
+  writeName(views.u16, i32, H_VALUE_CODEC_NAME, valueNameAt, valueName);
   writeTable(i32, 0, { offset: start, mask: slots - 1, size: 0 });
   writeTable(i32, 1, {
     offset: start + stride * slots,
@@ -208,6 +220,52 @@ export function create<K = string, V = string>(
   );
   const writer = new Writer(context, views, tablesEnd, maxBytes);
   return [new WriteHandleImpl(writer), openReader(context)];
+}
+
+/** Words of a 64-byte cache line. */
+const LINE_WORDS = 16;
+/** The longest codec name the header records. */
+const MAX_CODEC_NAME = 1024;
+
+function codecName(codec: Codec<unknown>, role: "key" | "value"): string {
+  const name = codec.name;
+  if (name.length > MAX_CODEC_NAME) {
+    throw new RangeError(
+      `Cannot create the map: the ${role} codec's name must be at most ${MAX_CODEC_NAME} characters, got ${name.length}`,
+    );
+  }
+  return name;
+}
+
+/** Records a codec name at word `at`, and where it is in the header at `field`. */
+function writeName(
+  u16: Uint16Array,
+  i32: Int32Array,
+  field: number,
+  at: number,
+  name: string,
+): void {
+  i32[field] = at;
+  i32[field + 1] = name.length;
+  for (let i = 0; i < name.length; i++) u16[at * 2 + i] = name.charCodeAt(i);
+}
+
+/**
+ * The codec name a buffer records at header `field`, or `undefined` when
+ * the header points outside the buffer (not a map of this library).
+ */
+function readName(
+  buffer: SharedArrayBuffer,
+  field: number,
+): string | undefined {
+  const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+  const at = header[field];
+  const length = header[field + 1];
+  if (
+    at < heapStart(header[H_MAX_READERS]) || length < 0 ||
+    length > MAX_CODEC_NAME || (at * 2 + length) * 2 > buffer.byteLength
+  ) return undefined;
+  return String.fromCharCode(...new Uint16Array(buffer, at * 4, length));
 }
 
 function notAToken(detail: string): TypeError {
@@ -277,8 +335,18 @@ export function attach<K = string, V = string>(
   ) {
     throw notAToken("but its buffer does not hold a map of this layout");
   }
-  const keyCodec = codecFor("key", candidate.key, codecs.key);
-  const valueCodec = codecFor("value", candidate.value, codecs.value);
+  const keyName = readName(buffer, H_KEY_CODEC_NAME);
+  const valueName = readName(buffer, H_VALUE_CODEC_NAME);
+  if (keyName === undefined || valueName === undefined) {
+    throw notAToken("but its buffer does not hold a map of this layout");
+  }
+  const keyCodec = codecFor("key", keyName, candidate.key, codecs.key);
+  const valueCodec = codecFor(
+    "value",
+    valueName,
+    candidate.value,
+    codecs.value,
+  );
   const context = mapContext(
     buffer,
     maxReaders,
@@ -290,26 +358,38 @@ export function attach<K = string, V = string>(
   return openReader(context);
 }
 
+/**
+ * The codec to read the map's keys or values with: the one its buffer
+ * names (`stored`), which the token and any codec passed in must name too.
+ */
 function codecFor<T>(
   role: "key" | "value",
-  name: unknown,
+  stored: string,
+  named: unknown,
   given: Codec<T> | undefined,
 ): Codec<T> {
-  if (typeof name !== "string") {
+  if (typeof named !== "string") {
     throw notAToken(`got a token without a ${role} codec name`);
   }
+  if (named !== stored) {
+    throw new TypeError(
+      `Cannot attach to the map: its ${role} codec is "${stored}", but the token names "${named}"`,
+    );
+  }
   if (given !== undefined) {
-    if (given.name !== name) {
+    if (typeof given !== "object" || given === null || given.name !== stored) {
       throw new TypeError(
-        `Cannot attach to the map: its ${role} codec is "${name}", got a codec named "${given.name}"`,
+        `Cannot attach to the map: its ${role} codec is "${stored}", got a codec named "${
+          (given as { name?: unknown } | null)?.name
+        }"`,
       );
     }
     return given;
   }
-  const known = builtinCodec(name);
+  const known = builtinCodec(stored);
   if (known === undefined) {
     throw new TypeError(
-      `Cannot attach to the map: its ${role} codec "${name}" is not built in; pass it to attach()`,
+      `Cannot attach to the map: its ${role} codec "${stored}" is not built in; pass it to attach()`,
     );
   }
   return known as Codec<T>;

@@ -4,9 +4,10 @@
  * ```text
  * word 0   header line: magic, layout, buffer size, current copy, seed,
  *          and the two tables' descriptors (read by readers, written by the writer)
- * word 32  control line: residual count, writer-parked flag, registry lock,
- *          slots in use, publish count (written by the protocol)
+ * word 32  control line: residual count, writer-parked flag, registry lock and
+ *          its owner, slots in use, publish count (written by the protocol)
  * word 64  reader registry: one 128-byte line (32 words) per read handle
+ * ...      the key and value codec names (UTF-16), written once by create()
  * ...      heap: entries and index tables, allocated by the writer
  * ```
  *
@@ -19,7 +20,7 @@
 /** "FLMP": marks a buffer that holds a map of this library. */
 export const MAGIC = 0x464c4d50;
 /** Bumped whenever the layout below changes; tokens of other versions are refused. */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 /** Header line (read-mostly). */
 export const H_MAGIC = 0;
@@ -34,6 +35,15 @@ export const H_MAX_READERS = 5;
 export const H_WRITER_CLOSED = 6;
 /** A random identity of the map (two words), the same in every thread. */
 export const H_MAP_ID = 16;
+/**
+ * Where the codec names are: word offset and length in UTF-16 units of the
+ * key codec's name, then of the value codec's. `attach()` refuses codecs
+ * whose names differ, so a token cannot make a buffer read as another kind.
+ */
+export const H_KEY_CODEC_NAME = 18;
+export const H_KEY_CODEC_LENGTH = 19;
+export const H_VALUE_CODEC_NAME = 20;
+export const H_VALUE_CODEC_LENGTH = 21;
 /** Table descriptor of copy c: `H_TABLES + TABLE_STRIDE * c` + one of the T_ offsets. */
 export const H_TABLES = 8;
 export const TABLE_STRIDE = 4;
@@ -48,6 +58,10 @@ export const T_SIZE = 2;
 export const C_RESIDUAL = 32;
 export const C_WRITER_PARKED = 33;
 export const C_REGISTRY_LOCK = 34;
+/** The thread tag of the registry lock's holder (0 when free), for diagnostics and recovery. */
+export const C_REGISTRY_OWNER = 37;
+/** Counts registry lock acquisitions: a holder that never moves it on is stuck. */
+export const C_REGISTRY_EPOCH = 38;
 /** One past the highest registry slot ever used. */
 export const C_SLOTS_USED = 35;
 /** Number of publishes so far: the version readers of the current copy see. */
@@ -56,18 +70,24 @@ export const C_PUBLISHES = 36;
 export const REGISTRY_START = 64;
 /** Words per registry slot: 128 bytes, so two readers never share a cache line. */
 export const SLOT_WORDS = 32;
-/** Refcount word of a slot: bit 31 is the copy, the low bits count live guards. */
+/**
+ * Refcount word of a slot, changed only by compare-and-exchange (but for
+ * nothing): bit 31 is the copy the handle's new guards read, bits 20-30 the
+ * slot's generation (it moves on when the slot is reclaimed, so a handle
+ * that was reclaimed can never change the word again), bits 10-19 the
+ * handle's guards that the last publish made residual and that have not left
+ * yet, bits 0-9 its live guards.
+ */
 export const S_REFCOUNT = 0;
 /** 0 when the slot is free, 1 while a read handle owns it. */
 export const S_STATE = 1;
 /** A tag of the thread that owns the slot, for diagnostics. */
 export const S_OWNER = 2;
 /**
- * The handle's guards made residual by the last publish that have not left
- * yet: lets the writer name the handles it waits for, and reclaim those of a
- * worker that is gone.
+ * How many handles have been registered in the slot: with the slot number,
+ * it makes the handle's id, unique over the map's life.
  */
-export const S_RESIDUAL = 3;
+export const S_REGISTRATIONS = 3;
 
 export const SLOT_FREE = 0;
 export const SLOT_IN_USE = 1;

@@ -18,24 +18,46 @@
 import type { Memory } from "./memory.ts";
 import {
   C_PUBLISHES,
+  C_REGISTRY_EPOCH,
   C_REGISTRY_LOCK,
+  C_REGISTRY_OWNER,
   C_RESIDUAL,
   C_SLOTS_USED,
   C_WRITER_PARKED,
   H_CURRENT_COPY,
   S_OWNER,
   S_REFCOUNT,
-  S_RESIDUAL,
+  S_REGISTRATIONS,
   S_STATE,
   SLOT_FREE,
   SLOT_IN_USE,
   slotBase,
 } from "./layout.ts";
 
-/** Bit 31 of a refcount: the copy that the handle's new guards read. */
+/** Bit 31 of a refcount word: the copy that the handle's new guards read. */
 export const COPY_BIT = 0x80000000 | 0;
-/** The low bits of a refcount: live guards of the handle. */
-export const COUNT_MASK = 0x7fffffff;
+const GUARD_BITS = 10;
+/** The most guards one read handle may hold at once. */
+export const MAX_GUARDS = (1 << GUARD_BITS) - 1;
+const RESIDUAL_SHIFT = GUARD_BITS;
+const RESIDUAL_ONE = 1 << RESIDUAL_SHIFT;
+const GENERATION_SHIFT = 2 * GUARD_BITS;
+const GENERATION_MASK = 0x7ff;
+
+/** Live guards counted in a refcount word. */
+export function guardsIn(word: number): number {
+  return word & MAX_GUARDS;
+}
+
+/** Guards in a refcount word that the last publish made residual. */
+export function residualIn(word: number): number {
+  return (word >>> RESIDUAL_SHIFT) & MAX_GUARDS;
+}
+
+/** The slot generation recorded in a refcount word. */
+export function generationOf(word: number): number {
+  return (word >>> GENERATION_SHIFT) & GENERATION_MASK;
+}
 
 /** Which of the two copies of the map: 0 or 1. */
 export type Copy = 0 | 1;
@@ -50,50 +72,115 @@ export interface WaitRequest {
 export type Step = WaitRequest | undefined;
 
 /**
- * Enters a read guard: one atomic add that both announces the reader and
- * tells it which copy to read.
+ * A read handle's hold on its refcount word. Every change a handle makes to
+ * the word is a compare-and-exchange that expects the handle's generation,
+ * so once the writer reclaims the slot (moving the generation on) nothing
+ * the handle's thread does can change the word again.
  */
-export function enterGuard(memory: Memory, refcount: number): Copy {
-  return (memory.add(refcount, 1) >>> 31) as Copy;
+export interface HandleWord {
+  /** Word index of the refcount. */
+  readonly refcount: number;
+  /** The slot's generation when the handle was registered. */
+  readonly generation: number;
+  /** The word as this handle last wrote it: the first guess of the next exchange. */
+  seen: number;
+  /**
+   * Residual guards that left the word but are not yet counted off the
+   * shared residual count (an exception came in between): counted off by
+   * the next {@linkcode departResidual}.
+   */
+  departures: number;
+}
+
+/** `enterGuard` / `leaveGuard`: the handle was reclaimed; nothing changed. */
+export const RECLAIMED = -1;
+/** `enterGuard`: the handle already holds {@linkcode MAX_GUARDS}; nothing changed. */
+export const GUARDS_FULL = -2;
+/** `leaveGuard`: the guard left. */
+export const LEFT = 0;
+/** `leaveGuard`: the guard left and was residual: run {@linkcode departResidual}. */
+export const LEFT_RESIDUAL = 1;
+
+/**
+ * Enters a read guard: one compare-and-exchange (more only when the writer
+ * flipped the handle since its last guard) that both announces the reader
+ * and tells it which copy to read. Returns that copy, or
+ * {@linkcode RECLAIMED} or {@linkcode GUARDS_FULL} with nothing changed.
+ * The exchange is the last step, so a throw (out of stack) on the way in
+ * leaves nothing entered.
+ */
+export function enterGuard(
+  memory: Memory,
+  handle: HandleWord,
+): Copy | typeof RECLAIMED | typeof GUARDS_FULL {
+  let expected = handle.seen;
+  for (;;) {
+    if (generationOf(expected) !== handle.generation) return RECLAIMED;
+    if ((expected & MAX_GUARDS) === MAX_GUARDS) return GUARDS_FULL;
+    const seen = memory.compareExchange(
+      handle.refcount,
+      expected,
+      expected + 1,
+    );
+    if (seen === expected) {
+      handle.seen = expected + 1;
+      return (expected >>> 31) as Copy;
+    }
+    expected = seen;
+  }
 }
 
 /**
- * Leaves a read guard that was entered on `copy`. Returns `true` when the
- * writer flipped the handle while the guard was live: the guard was
- * residual, and the caller must run {@linkcode departResidual}.
+ * Leaves a read guard that was entered on `copy`. A guard the writer
+ * flipped the handle away from is residual: it leaves the handle's residual
+ * count in the same exchange, and the caller must then run
+ * {@linkcode departResidual}, which this records in `handle.departures`.
+ * Returns {@linkcode LEFT}, {@linkcode LEFT_RESIDUAL}, or
+ * {@linkcode RECLAIMED} when the handle was reclaimed (its guards no longer
+ * count, so leaving changes nothing).
  */
 export function leaveGuard(
   memory: Memory,
-  refcount: number,
+  handle: HandleWord,
   copy: Copy,
-): boolean {
-  return (memory.sub(refcount, 1) >>> 31) !== copy;
+): typeof LEFT | typeof LEFT_RESIDUAL | typeof RECLAIMED {
+  let expected = handle.seen;
+  for (;;) {
+    if (generationOf(expected) !== handle.generation) return RECLAIMED;
+    const residual = (expected >>> 31) !== copy;
+    const next = expected - (residual ? RESIDUAL_ONE + 1 : 1);
+    const seen = memory.compareExchange(handle.refcount, expected, next);
+    if (seen === expected) {
+      handle.seen = next;
+      if (!residual) return LEFT;
+      handle.departures++;
+      return LEFT_RESIDUAL;
+    }
+    expected = seen;
+  }
 }
 
 /**
- * A residual guard of the handle whose refcount is at `refcount` has left:
- * count it off, for the handle and in all, and wake the writer when this was
- * the last one and the writer is parked. The counts may go below zero while
- * the writer is still adding up the residual guards of a publish; the
- * departure that brings the total to exactly zero is the last.
+ * Counts off the residual guards that left `handle`'s word (its
+ * `departures`), waking a parked writer when the total reaches zero. Each
+ * departure is recorded done right after its subtract, so an exception in
+ * between loses nothing and counts nothing twice. The count may go below
+ * zero while the writer is still adding up the residual guards of a
+ * publish; the departure that brings it to exactly zero is the last.
  */
 export function* departResidual(
   memory: Memory,
-  refcount: number,
+  handle: { departures: number },
 ): Generator<Step, void> {
-  memory.sub(refcount - S_REFCOUNT + S_RESIDUAL, 1);
-  yield;
-  yield* countOff(memory, 1);
-}
-
-/** Takes `guards` off the residual count, waking a parked writer at zero. */
-function* countOff(memory: Memory, guards: number): Generator<Step, void> {
-  const before = memory.sub(C_RESIDUAL, guards);
-  if (before !== guards) return;
-  yield;
-  if (memory.load(C_WRITER_PARKED) === 0) return;
-  yield;
-  memory.notify(C_RESIDUAL, 1);
+  while (handle.departures > 0) {
+    const before = memory.sub(C_RESIDUAL, 1);
+    handle.departures--;
+    if (before !== 1) continue;
+    yield;
+    if (memory.load(C_WRITER_PARKED) === 0) continue;
+    yield;
+    memory.notify(C_RESIDUAL, 1);
+  }
 }
 
 /**
@@ -127,28 +214,103 @@ const LOCKED = 1;
 const CONTENDED = 2;
 
 /**
- * Takes the registry lock, which orders registration, unregistration and the
- * publish loop. It is never held while anyone waits for readers.
+ * Takes the registry lock, which orders registration, unregistration,
+ * reclaiming and the publish loop. It is never held while anyone waits for
+ * readers. The holder records its thread tag `owner`, and every acquisition
+ * moves the epoch on, so that a waiter can tell a holder that is gone from
+ * one that is busy.
  */
-export function* lockRegistry(memory: Memory): Generator<Step, void> {
+export function* lockRegistry(
+  memory: Memory,
+  owner: number,
+): Generator<Step, void> {
   let seen = memory.compareExchange(C_REGISTRY_LOCK, UNLOCKED, LOCKED);
-  if (seen === UNLOCKED) return;
-  yield;
-  if (seen !== CONTENDED) seen = memory.exchange(C_REGISTRY_LOCK, CONTENDED);
-  while (seen !== UNLOCKED) {
+  if (seen !== UNLOCKED) {
     yield;
-    yield { index: C_REGISTRY_LOCK, expected: CONTENDED };
-    seen = memory.exchange(C_REGISTRY_LOCK, CONTENDED);
+    if (seen !== CONTENDED) seen = memory.exchange(C_REGISTRY_LOCK, CONTENDED);
+    while (seen !== UNLOCKED) {
+      yield;
+      yield { index: C_REGISTRY_LOCK, expected: CONTENDED };
+      seen = memory.exchange(C_REGISTRY_LOCK, CONTENDED);
+    }
   }
+  memory.store(C_REGISTRY_OWNER, owner);
+  memory.add(C_REGISTRY_EPOCH, 1);
 }
 
 /** Releases the registry lock, waking one waiter if there may be any. */
 export function* unlockRegistry(memory: Memory): Generator<Step, void> {
+  memory.store(C_REGISTRY_OWNER, 0);
   if (memory.sub(C_REGISTRY_LOCK, 1) === LOCKED) return;
   yield;
   memory.store(C_REGISTRY_LOCK, UNLOCKED);
   yield;
   memory.notify(C_REGISTRY_LOCK, 1);
+}
+
+/** Who holds the registry lock: their thread tag and the lock's epoch (owner 0: free). */
+export function registryHolder(
+  memory: Memory,
+): { owner: number; epoch: number } {
+  const epoch = memory.load(C_REGISTRY_EPOCH);
+  const owner = memory.load(C_REGISTRY_LOCK) === UNLOCKED
+    ? 0
+    : memory.load(C_REGISTRY_OWNER);
+  return { owner, epoch };
+}
+
+/**
+ * Takes over the registry lock from a holder that is gone (its thread died
+ * inside, or threw out of, a registry section): succeeds only if the lock is
+ * still held in epoch `epoch`. The caller then holds it, and must unlock.
+ */
+export function breakRegistryLock(
+  memory: Memory,
+  epoch: number,
+  owner: number,
+): boolean {
+  if (memory.load(C_REGISTRY_LOCK) === UNLOCKED) return false;
+  if (memory.compareExchange(C_REGISTRY_EPOCH, epoch, epoch + 1) !== epoch) {
+    return false;
+  }
+  memory.store(C_REGISTRY_OWNER, owner);
+  return true;
+}
+
+/**
+ * Runs `section` holding the registry lock, releasing it however the
+ * section ends.
+ */
+function* locked<T>(
+  memory: Memory,
+  owner: number,
+  section: () => Generator<Step, T>,
+): Generator<Step, T> {
+  yield* lockRegistry(memory, owner);
+  try {
+    yield;
+    return yield* section();
+  } finally {
+    yield* unlockRegistry(memory);
+  }
+}
+
+/**
+ * Flips one handle's refcount word to the other copy, moving its live
+ * guards to its residual count. Returns how many that was.
+ */
+function* flipHandle(
+  memory: Memory,
+  refcount: number,
+): Generator<Step, number> {
+  let word = memory.load(refcount);
+  for (;;) {
+    yield;
+    const flipped = (word ^ COPY_BIT) + ((word & MAX_GUARDS) << RESIDUAL_SHIFT);
+    const seen = memory.compareExchange(refcount, word, flipped);
+    if (seen === word) return word & MAX_GUARDS;
+    word = seen;
+  }
 }
 
 /**
@@ -159,25 +321,23 @@ export function* unlockRegistry(memory: Memory): Generator<Step, void> {
  *
  * Returns the residual guards counted.
  */
-export function* publishCopy(memory: Memory): Generator<Step, number> {
-  yield* lockRegistry(memory);
-  yield;
-  memory.store(H_CURRENT_COPY, memory.load(H_CURRENT_COPY) ^ 1);
-  const used = memory.load(C_SLOTS_USED);
-  let residual = 0;
-  for (let slot = 0; slot < used; slot++) {
-    const base = slotBase(slot);
-    if (memory.load(base + S_STATE) !== SLOT_IN_USE) continue;
+export function* publishCopy(
+  memory: Memory,
+  owner: number,
+): Generator<Step, number> {
+  const residual = yield* locked(memory, owner, function* () {
+    memory.store(H_CURRENT_COPY, memory.load(H_CURRENT_COPY) ^ 1);
+    const used = memory.load(C_SLOTS_USED);
+    let residual = 0;
+    for (let slot = 0; slot < used; slot++) {
+      const base = slotBase(slot);
+      if (memory.load(base + S_STATE) !== SLOT_IN_USE) continue;
+      residual += yield* flipHandle(memory, base + S_REFCOUNT);
+    }
     yield;
-    const live = memory.add(base + S_REFCOUNT, COPY_BIT) & COUNT_MASK;
-    if (live === 0) continue;
-    yield;
-    memory.add(base + S_RESIDUAL, live);
-    residual += live;
-  }
-  yield;
-  memory.add(C_PUBLISHES, 1);
-  yield* unlockRegistry(memory);
+    memory.add(C_PUBLISHES, 1);
+    return residual;
+  });
   if (residual !== 0) {
     yield;
     memory.add(C_RESIDUAL, residual);
@@ -185,97 +345,175 @@ export function* publishCopy(memory: Memory): Generator<Step, number> {
   return residual;
 }
 
+/** A newly registered read handle: its slot, its id, and its hold on the word. */
+export interface Registration {
+  readonly slot: number;
+  /** Unique over the map's life: `registrations * ID_SLOTS + slot`. */
+  readonly id: number;
+  readonly word: HandleWord;
+}
+
+/** Ids count registrations of a slot in units of this (more than any maxReaders). */
+export const ID_SLOTS = 65_536;
+
+/** The slot of a handle id. */
+export function slotOfId(id: number): number {
+  return id % ID_SLOTS;
+}
+
 /**
  * Claims a free registry slot for a new read handle, starting it on the
- * current copy with no guards. Returns the slot, or -1 when all
- * `maxReaders` slots are taken.
+ * current copy with no guards and keeping the slot's generation. Returns
+ * `null` when all `maxReaders` slots are taken.
  */
 export function* registerReader(
   memory: Memory,
   maxReaders: number,
   owner: number,
-): Generator<Step, number> {
-  yield* lockRegistry(memory);
-  yield;
-  let slot = 0;
-  while (
-    slot < maxReaders &&
-    memory.load(slotBase(slot) + S_STATE) !== SLOT_FREE
-  ) slot++;
-  if (slot < maxReaders) {
+): Generator<Step, Registration | null> {
+  return yield* locked(memory, owner, function* () {
+    let slot = 0;
+    while (
+      slot < maxReaders &&
+      memory.load(slotBase(slot) + S_STATE) !== SLOT_FREE
+    ) slot++;
+    if (slot === maxReaders) return null;
     const base = slotBase(slot);
-    memory.store(base + S_REFCOUNT, memory.load(H_CURRENT_COPY) << 31);
-    memory.store(base + S_RESIDUAL, 0);
+    const generation = generationOf(memory.load(base + S_REFCOUNT));
+    const word = (memory.load(H_CURRENT_COPY) << 31) |
+      (generation << GENERATION_SHIFT);
+    memory.store(base + S_REFCOUNT, word);
+    const registrations = memory.add(base + S_REGISTRATIONS, 1);
     memory.store(base + S_OWNER, owner);
     memory.store(base + S_STATE, SLOT_IN_USE);
     if (slot >= memory.load(C_SLOTS_USED)) {
       memory.store(C_SLOTS_USED, slot + 1);
     }
-  } else {
-    slot = -1;
-  }
-  yield* unlockRegistry(memory);
-  return slot;
+    yield;
+    return {
+      slot,
+      id: registrations * ID_SLOTS + slot,
+      word: {
+        refcount: base + S_REFCOUNT,
+        generation,
+        seen: word,
+        departures: 0,
+      },
+    };
+  });
+}
+
+/** Whether `id` names the handle now registered in its slot. */
+function registered(memory: Memory, id: number): boolean {
+  const base = slotBase(slotOfId(id));
+  return memory.load(base + S_STATE) === SLOT_IN_USE &&
+    (memory.load(base + S_REGISTRATIONS) - 1) * ID_SLOTS + slotOfId(id) === id;
 }
 
 /**
- * Frees the slot of a read handle whose thread is gone (a terminated
- * worker), whatever guards it still holds: its guards still counted as
- * residual are counted off, so the writer's wait can end. Returns how many
- * that was, or -1 if the slot was not in use.
+ * Frees the slot of the read handle `id` whose thread is gone (a
+ * terminated worker), whatever guards it still holds, and moves the slot's
+ * generation on, so that the handle can never change the word again, even
+ * if its thread is still running. Its guards still counted as residual are
+ * added to `owed.departures` and counted off, so the writer's wait can end.
+ * Returns how many that was, or -1 if `id` is not an open handle.
  */
 export function* reclaimReader(
   memory: Memory,
-  slot: number,
+  id: number,
+  owner: number,
+  owed: { departures: number },
 ): Generator<Step, number> {
-  yield* lockRegistry(memory);
-  yield;
-  const base = slotBase(slot);
-  let outstanding = -1;
-  if (memory.load(base + S_STATE) === SLOT_IN_USE) {
+  const outstanding = yield* locked(memory, owner, function* () {
+    if (!registered(memory, id)) return -1;
+    const base = slotBase(slotOfId(id));
     memory.store(base + S_STATE, SLOT_FREE);
+    let word = memory.load(base + S_REFCOUNT);
+    for (;;) {
+      yield;
+      const next = (word & COPY_BIT) |
+        (((generationOf(word) + 1) & GENERATION_MASK) << GENERATION_SHIFT);
+      const seen = memory.compareExchange(base + S_REFCOUNT, word, next);
+      if (seen === word) break;
+      word = seen;
+    }
+    owed.departures += residualIn(word);
+    return residualIn(word);
+  });
+  if (owed.departures > 0) {
     yield;
-    outstanding = memory.exchange(base + S_RESIDUAL, 0);
-  }
-  yield* unlockRegistry(memory);
-  if (outstanding > 0) {
-    yield;
-    yield* countOff(memory, outstanding);
+    yield* departResidual(memory, owed);
   }
   return outstanding;
 }
 
-/** The slots with guards that the writer's wait is still waiting for. */
-export function residualSlots(memory: Memory): number[] {
-  const slots: number[] = [];
+/** The ids of the handles whose guards the writer's wait is still waiting for. */
+export function residualHandles(memory: Memory): number[] {
+  const ids: number[] = [];
   const used = memory.load(C_SLOTS_USED);
   for (let slot = 0; slot < used; slot++) {
     const base = slotBase(slot);
     if (
       memory.load(base + S_STATE) === SLOT_IN_USE &&
-      memory.load(base + S_RESIDUAL) > 0
-    ) slots.push(slot);
+      residualIn(memory.load(base + S_REFCOUNT)) > 0
+    ) ids.push(handleId(memory, slot));
   }
-  return slots;
+  return ids;
 }
 
-/** Frees the registry slot of a read handle that has no live guards. */
+/** The id of the handle registered in `slot` now. */
+export function handleId(memory: Memory, slot: number): number {
+  return (memory.load(slotBase(slot) + S_REGISTRATIONS) - 1) * ID_SLOTS + slot;
+}
+
+/** The ids of the open handles registered by the thread tagged `owner`. */
+export function handlesOf(memory: Memory, owner: number): number[] {
+  const ids: number[] = [];
+  const used = memory.load(C_SLOTS_USED);
+  for (let slot = 0; slot < used; slot++) {
+    const base = slotBase(slot);
+    if (
+      memory.load(base + S_STATE) === SLOT_IN_USE &&
+      memory.load(base + S_OWNER) === owner
+    ) ids.push(handleId(memory, slot));
+  }
+  return ids;
+}
+
+/**
+ * Frees the registry slot of the read handle `id`, which has no live
+ * guards. Returns `false`, changing nothing, when the slot no longer holds
+ * that handle (it was reclaimed).
+ */
 export function* unregisterReader(
   memory: Memory,
-  slot: number,
-): Generator<Step, void> {
-  yield* lockRegistry(memory);
-  yield;
-  memory.store(slotBase(slot) + S_STATE, SLOT_FREE);
-  yield* unlockRegistry(memory);
+  id: number,
+  owner: number,
+): Generator<Step, boolean> {
+  return yield* locked(memory, owner, function* () {
+    if (!registered(memory, id)) return false;
+    memory.store(slotBase(slotOfId(id)) + S_STATE, SLOT_FREE);
+    yield;
+    return true;
+  });
 }
 
 /** Thrown by the drivers when a wait outlasts its time limit. */
 export class WaitTimedOut extends Error {
-  constructor() {
+  /** The word that was waited on. */
+  readonly index: number;
+  constructor(index: number) {
     super("the wait timed out");
+    this.index = index;
   }
 }
+
+/**
+ * The longest single sleep of a driver. A sleeper wakes at least this often
+ * and re-checks its word, so a wake-up lost to an exception between a
+ * thread's last change and its notify costs this much time, never a hang.
+ */
+export const WAIT_SLICE_MS = 50;
 
 /**
  * Runs a protocol generator to completion on the calling thread, sleeping
@@ -297,9 +535,13 @@ export function runBlocking<T>(
     const left = deadline - performance.now();
     if (left <= 0) {
       steps.return(undefined as T);
-      throw new WaitTimedOut();
+      throw new WaitTimedOut(request.index);
     }
-    memory.wait(request.index, request.expected, left);
+    memory.wait(
+      request.index,
+      request.expected,
+      Math.min(left, WAIT_SLICE_MS),
+    );
   }
 }
 
@@ -325,8 +567,12 @@ export async function runAsync<T>(
     const left = deadline - performance.now();
     if (left <= 0) {
       steps.return(undefined as T);
-      throw new WaitTimedOut();
+      throw new WaitTimedOut(request.index);
     }
-    await memory.waitAsync(request.index, request.expected, left);
+    await memory.waitAsync(
+      request.index,
+      request.expected,
+      Math.min(left, WAIT_SLICE_MS),
+    );
   }
 }

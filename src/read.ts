@@ -20,8 +20,6 @@ import {
   H_BUFFER_WORDS,
   LAYOUT_VERSION,
   MapViews,
-  S_REFCOUNT,
-  slotBase,
   T_MASK,
   T_OFFSET,
   T_SIZE,
@@ -31,10 +29,14 @@ import {
   departResidual,
   enterGuard,
   leaveGuard,
+  LEFT,
+  MAX_GUARDS,
+  RECLAIMED,
   registerReader,
   runBlocking,
   unregisterReader,
 } from "./protocol.ts";
+import { runRegistry } from "./registry.ts";
 import { descriptor, readTable } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
@@ -362,34 +364,69 @@ function valueAt<K, V>(
   return context.values.readAt(views, context.keys, at);
 }
 
+/** The error for using a handle that was closed or reclaimed. */
+function unusable(state: ReaderState, action: string): TypeError {
+  return new TypeError(
+    state.closed
+      ? `Cannot ${action}: the read handle is closed`
+      : `Cannot ${action}: the read handle was reclaimed by the writer (WriteHandle.reclaim); attach a new one`,
+  );
+}
+
 /**
- * Enters a guard on the handle: the one atomic add, then, if the writer grew
- * the buffer since, new views over it. Returns the copy to read.
+ * Enters a guard on the handle, taking new views first if the writer grew
+ * the buffer. Returns the copy to read. Either it enters and returns, or it
+ * throws with nothing entered.
  */
 function enter<K, V>(
   context: MapContext<K, V>,
   views: MapViews,
   state: ReaderState,
+  action: string,
 ): Copy {
-  const copy = enterGuard(context.control, state.refcount);
+  const control = context.control;
+  if (state.departures !== 0) {
+    runBlocking(control, departResidual(control, state));
+  }
   if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
-  return copy;
+  const copy = enterGuard(control, state);
+  if (copy < 0) {
+    if (copy === RECLAIMED) {
+      state.reclaimed = true;
+      throw unusable(state, action);
+    }
+    throw new RangeError(
+      `Cannot ${action}: the read handle already holds ${MAX_GUARDS} live guards, the most one handle can hold; release some, or clone() another handle`,
+    );
+  }
+  if (views.i32[H_BUFFER_WORDS] !== views.words) {
+    try {
+      views.remap();
+    } catch (error) {
+      left(context, state, leaveGuard(control, state, copy as Copy));
+      throw error;
+    }
+  }
+  return copy as Copy;
 }
 
-/** Leaves a guard entered on `copy`, reporting it if it was residual. */
-function leave<K, V>(
+/**
+ * What follows a guard's leaving its handle's word (`result` of
+ * `leaveGuard`): counting off a residual guard, or noting that the handle
+ * was reclaimed. Called once the caller's own bookkeeping says the guard
+ * left, so that an exception here loses nothing.
+ */
+function left<K, V>(
   context: MapContext<K, V>,
   state: ReaderState,
-  copy: Copy,
+  result: number,
 ): void {
-  const control = context.control;
-  if (leaveGuard(control, state.refcount, copy)) {
-    runBlocking(control, departResidual(control, state.refcount));
+  if (result === LEFT) return;
+  if (result === RECLAIMED) {
+    state.reclaimed = true;
+    return;
   }
-}
-
-function closedError(action: string): TypeError {
-  return new TypeError(`Cannot ${action}: the read handle is closed`);
+  runBlocking(context.control, departResidual(context.control, state));
 }
 
 /** Registers a new read handle of a map in this thread. */
@@ -397,20 +434,22 @@ export function openReader<K, V>(
   context: MapContext<K, V>,
 ): ReadHandleImpl<K, V> {
   const control = context.control;
-  const slot = runBlocking(
+  const registration = runRegistry(
     control,
-    registerReader(control, context.maxReaders, THREAD_TAG),
+    () => registerReader(control, context.maxReaders, THREAD_TAG),
+    "open a read handle",
   );
-  if (slot < 0) {
+  if (registration === null) {
     throw new ReaderLimitError(
       `Cannot open a read handle: all ${context.maxReaders} reader slots (maxReaders) are in use`,
     );
   }
   const state: ReaderState = {
-    slot,
-    refcount: slotBase(slot) + S_REFCOUNT,
+    ...registration.word,
+    id: registration.id,
     live: [0, 0],
     closed: false,
+    reclaimed: false,
   };
   addLocalReader(context.mapId, state);
   return new ReadHandleImpl(context, new MapViews(context.buffer), state);
@@ -430,23 +469,28 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
 
   guard(): ReadGuard<K, V> {
     const state = this.#state;
-    if (state.closed) throw closedError("open a read guard");
-    const copy = enter(this.#context, this.#views, state);
-    state.live[copy]++;
-    return new ReadGuardImpl(this.#context, this.#views, state, copy);
+    if (state.closed || state.reclaimed) {
+      throw unusable(state, "open a read guard");
+    }
+    return new ReadGuardImpl(this.#context, this.#views, state);
   }
 
   get(key: K): V | undefined {
     const state = this.#state;
-    if (state.closed) throw closedError("read the map");
+    const action = "read the map";
+    if (state.closed || state.reclaimed) throw unusable(state, action);
     const context = this.#context;
-    // The key is checked (and a user codec encodes it) before the guard.
+    // The key is checked (and a user codec encodes it) before the guard,
+    // and a user codec decodes the value after it: no user code runs inside.
     const keys = context.keys;
-    const prepared = keys.prepare(key, "read the map");
+    const prepared = keys.prepare(key, action);
+    if (state.closed || state.reclaimed) throw unusable(state, action);
     const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
-    const copy = enter(context, views, state);
-    // Counted as a guard while a value decodes (user codecs run there).
+    const copy = enter(context, views, state, action);
+    const values = context.values;
+    let raw: unknown = undefined;
+    let found = false;
     state.live[copy]++;
     try {
       const i32 = views.i32;
@@ -460,44 +504,62 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         prepared,
         hash,
       );
-      return slot < 0
-        ? undefined
-        : valueAt(views, context, table + stride * slot);
+      if (slot >= 0) {
+        found = true;
+        raw = values.rawAt(views, keys, table + stride * slot);
+      }
     } finally {
+      const result = leaveGuard(context.control, state, copy);
       state.live[copy]--;
-      leave(context, state, copy);
+      left(context, state, result);
     }
+    return found ? values.finish(raw) : undefined;
   }
 
   has(key: K): boolean {
     const state = this.#state;
-    if (state.closed) throw closedError("read the map");
+    const action = "read the map";
+    if (state.closed || state.reclaimed) throw unusable(state, action);
     const context = this.#context;
     const keys = context.keys;
-    const prepared = keys.prepare(key, "read the map");
+    const prepared = keys.prepare(key, action);
+    if (state.closed || state.reclaimed) throw unusable(state, action);
     const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
-    const copy = enter(context, views, state);
-    const i32 = views.i32;
-    const found = keys.find(
-      views,
-      i32[descriptor(copy, T_OFFSET)],
-      i32[descriptor(copy, T_MASK)],
-      context.stride,
-      prepared,
-      hash,
-    ) >= 0;
-    leave(context, state, copy);
+    const copy = enter(context, views, state, action);
+    let found = false;
+    state.live[copy]++;
+    try {
+      const i32 = views.i32;
+      found = keys.find(
+        views,
+        i32[descriptor(copy, T_OFFSET)],
+        i32[descriptor(copy, T_MASK)],
+        context.stride,
+        prepared,
+        hash,
+      ) >= 0;
+    } finally {
+      const result = leaveGuard(context.control, state, copy);
+      state.live[copy]--;
+      left(context, state, result);
+    }
     return found;
   }
 
   clone(): ReadHandle<K, V> {
-    if (this.#state.closed) throw closedError("clone the read handle");
+    const state = this.#state;
+    if (state.closed || state.reclaimed) {
+      throw unusable(state, "clone the read handle");
+    }
     return openReader(this.#context);
   }
 
   share(): ReadToken<K, V> {
-    if (this.#state.closed) throw closedError("share the read handle");
+    const state = this.#state;
+    if (state.closed || state.reclaimed) {
+      throw unusable(state, "share the read handle");
+    }
     const context = this.#context;
     return {
       kind: TOKEN_KIND,
@@ -513,24 +575,35 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
   }
 
   get id(): number {
-    return this.#state.slot;
+    return this.#state.id;
   }
 
   close(): void {
     const state = this.#state;
     if (state.closed) return;
-    const live = state.live[0] + state.live[1];
-    if (live > 0) {
-      throw new TypeError(
-        `Cannot close the read handle: ${live} of its guards ${
-          live === 1 ? "is" : "are"
-        } still live`,
+    const context = this.#context;
+    if (!state.reclaimed) {
+      const live = state.live[0] + state.live[1];
+      if (live > 0) {
+        throw new TypeError(
+          `Cannot close the read handle: ${live} of its guards ${
+            live === 1 ? "is" : "are"
+          } still live`,
+        );
+      }
+      const control = context.control;
+      if (state.departures !== 0) {
+        runBlocking(control, departResidual(control, state));
+      }
+      const freed = runRegistry(
+        control,
+        () => unregisterReader(control, state.id, THREAD_TAG),
+        "close the read handle",
       );
+      if (!freed) state.reclaimed = true;
     }
-    const control = this.#context.control;
-    runBlocking(control, unregisterReader(control, state.slot));
     state.closed = true;
-    removeLocalReader(this.#context.mapId, state);
+    removeLocalReader(context.mapId, state);
   }
 
   [Symbol.dispose](): void {
@@ -547,15 +620,17 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   readonly #mask: number;
   #released = false;
 
+  /** Enters the guard, last: a guard object exists before its guard counts. */
   constructor(
     context: MapContext<K, V>,
     views: MapViews,
     state: ReaderState,
-    copy: Copy,
   ) {
     this.#context = context;
     this.#views = views;
     this.#state = state;
+    const copy = enter(context, views, state, "open a read guard");
+    state.live[copy]++;
     this.#copy = copy;
     const i32 = views.i32;
     this.#table = i32[descriptor(copy, T_OFFSET)];
@@ -636,9 +711,14 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
 
   release(): void {
     if (this.#released) return;
+    // Leaving the word is all or nothing; the local marks follow at once,
+    // so an exception (out of stack) leaves the guard either live, to be
+    // released again, or fully left.
+    const state = this.#state;
+    const result = leaveGuard(this.#context.control, state, this.#copy);
     this.#released = true;
-    this.#state.live[this.#copy]--;
-    leave(this.#context, this.#state, this.#copy);
+    state.live[this.#copy]--;
+    left(this.#context, state, result);
   }
 
   [Symbol.dispose](): void {

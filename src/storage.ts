@@ -22,6 +22,11 @@ import {
 export interface KeyStorage<K, E = unknown> {
   /** Validates a key and brings it to its canonical form; throws on bad input. */
   prepare(key: unknown, action: string): E;
+  /**
+   * A prepared key in memory of the map's own: the caller's bytes (or a
+   * codec's reused output buffer) may change once user code runs again.
+   */
+  own(prepared: E): E;
   hash(prepared: E, seed: number): number;
   /** The slot holding the key in the table at `table` (`stride` words a slot), or -1. */
   find(
@@ -59,6 +64,8 @@ export interface KeyStorage<K, E = unknown> {
 /** How a value kind validates, stores and reads its values. */
 export interface ValueStorage<V, E = unknown> {
   prepare(value: unknown, action: string): E;
+  /** A prepared value in memory of the map's own (see `KeyStorage.own`). */
+  own(prepared: E): E;
   /** The entry's value-length word. */
   length(prepared: E): number;
   /** Words of value data (even). */
@@ -78,6 +85,15 @@ export interface ValueStorage<V, E = unknown> {
    * a lookup inlines the one read it needs and knows the value's type.
    */
   readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V;
+  /**
+   * What a one-shot read takes out of the slot at word `at` while it holds
+   * its guard: the value, or for kinds that decode with user code, a copy
+   * of the stored bytes, which {@linkcode finish} decodes after the guard is
+   * left. No user code runs inside a one-shot read's guard.
+   */
+  rawAt(views: MapViews, keys: KeyStorage<unknown>, at: number): unknown;
+  /** The value of what `rawAt` returned. */
+  finish(raw: unknown): V;
 }
 
 /** The value stored in `entry`. */
@@ -99,6 +115,9 @@ export function readEntryValue<V>(
 abstract class EntryValues<V, E> implements ValueStorage<V, E> {
   readonly inSlot = false;
   abstract prepare(value: unknown, action: string): E;
+  own(prepared: E): E {
+    return prepared;
+  }
   abstract length(prepared: E): number;
   abstract dataWords(prepared: E): number;
   abstract write(views: MapViews, at: number, prepared: E): void;
@@ -108,6 +127,38 @@ abstract class EntryValues<V, E> implements ValueStorage<V, E> {
   }
   readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V {
     return readEntryValue(views, keys, this, views.i32[at + 1]);
+  }
+  rawAt(views: MapViews, keys: KeyStorage<unknown>, at: number): unknown {
+    return this.readAt(views, keys, at);
+  }
+  finish(raw: unknown): V {
+    return raw as V;
+  }
+}
+
+/** For value kinds kept in their slot: a one-shot read is a plain read. */
+abstract class SlotValues<V, E> implements ValueStorage<V, E> {
+  readonly inSlot = true;
+  abstract prepare(value: unknown, action: string): E;
+  own(prepared: E): E {
+    return prepared;
+  }
+  abstract length(prepared: E): number;
+  abstract dataWords(prepared: E): number;
+  abstract write(views: MapViews, at: number, prepared: E): void;
+  abstract read(views: MapViews, at: number, length: number): V;
+  abstract slotWord(
+    views: MapViews,
+    at: number,
+    length: number,
+    which: 0 | 1,
+  ): number;
+  abstract readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V;
+  rawAt(views: MapViews, keys: KeyStorage<unknown>, at: number): unknown {
+    return this.readAt(views, keys, at);
+  }
+  finish(raw: unknown): V {
+    return raw as V;
   }
 }
 
@@ -147,6 +198,9 @@ export function typeError(
  */
 abstract class ProbedKeys<K, E> implements KeyStorage<K, E> {
   abstract prepare(key: unknown, action: string): E;
+  own(prepared: E): E {
+    return prepared;
+  }
   abstract hash(prepared: E, seed: number): number;
   abstract find(
     views: MapViews,
@@ -311,6 +365,9 @@ export class StringKeys extends ProbedKeys<string, string> {
  */
 abstract class WordKeys<K> implements KeyStorage<K, number> {
   abstract prepare(key: unknown, action: string): number;
+  own(word: number): number {
+    return word;
+  }
   abstract read(views: MapViews, entry: number): K;
   hash(word: number, seed: number): number {
     return hashInt32(word, seed);
@@ -522,6 +579,9 @@ export class ByteKeys<K> extends ProbedKeys<K, Uint8Array> {
   prepare(key: unknown, action: string): Uint8Array {
     return this.#encode(key, action);
   }
+  override own(bytes: Uint8Array): Uint8Array {
+    return bytes.slice();
+  }
   hash(bytes: Uint8Array, seed: number): number {
     return hashBytes(bytes, seed);
   }
@@ -597,8 +657,17 @@ export class StringValues extends EntryValues<string, string> {
 /** JSON values: checked to be plain JSON data, stored as their JSON text. */
 export class JsonValues<T> extends EntryValues<T, string> {
   prepare(value: unknown, action: string): string {
-    checkJson(value, "value", action, new Set());
-    return JSON.stringify(value);
+    try {
+      checkJson(value, [], action, new Set());
+      return JSON.stringify(value);
+    } catch (error) {
+      if (isStackOverflow(error)) {
+        throw new RangeError(
+          `Cannot ${action}: value is nested too deeply to be stored as JSON`,
+        );
+      }
+      throw error;
+    }
   }
   length(text: string): number {
     return text.length;
@@ -614,14 +683,31 @@ export class JsonValues<T> extends EntryValues<T, string> {
   }
 }
 
+/** Whether `error` is the engine's "out of stack" error. */
+function isStackOverflow(error: unknown): boolean {
+  return error instanceof RangeError &&
+    /call stack|too much recursion/i.test(error.message);
+}
+
+/** A path into a value, for messages: `value[0].name`. */
+function pathText(path: (string | number)[]): string {
+  let text = "value";
+  for (const step of path) {
+    text += typeof step === "number" ? `[${step}]` : `.${step}`;
+  }
+  return text;
+}
+
 /**
  * Accepts exactly the values that survive `JSON.stringify` then
  * `JSON.parse` (with `-0` coming back as `0`): null, booleans, finite
  * numbers, strings, arrays and plain objects of those, without cycles.
+ * `path` leads from the whole value to this one; it becomes text only in
+ * an error, so deep values cost no quadratic strings.
  */
 export function checkJson(
   value: unknown,
-  path: string,
+  path: (string | number)[],
   action: string,
   open: Set<object>,
 ): void {
@@ -636,7 +722,7 @@ export function checkJson(
       if (value === null) return;
       if (open.has(value)) {
         throw new TypeError(
-          `Cannot ${action}: ${path} must be JSON data, got a cycle`,
+          `Cannot ${action}: ${pathText(path)} must be JSON data, got a cycle`,
         );
       }
       const prototype = Object.getPrototypeOf(value);
@@ -647,16 +733,20 @@ export function checkJson(
       open.add(value);
       if (isArray) {
         for (let i = 0; i < value.length; i++) {
-          checkJson(value[i], `${path}[${i}]`, action, open);
+          path.push(i);
+          checkJson(value[i], path, action, open);
+          path.pop();
         }
       } else {
         for (const key of Object.keys(value)) {
+          path.push(key);
           checkJson(
             (value as Record<string, unknown>)[key],
-            `${path}.${key}`,
+            path,
             action,
             open,
           );
+          path.pop();
         }
       }
       open.delete(value);
@@ -665,14 +755,14 @@ export function checkJson(
   }
   throw typeError(
     action,
-    path,
+    pathText(path),
     "JSON data (null, a boolean, a finite number, a string, or arrays and plain objects of those)",
     value,
   );
 }
 
 /** float64 values. */
-export class NumberValues implements ValueStorage<number, number> {
+export class NumberValues extends SlotValues<number, number> {
   prepare(value: unknown, action: string): number {
     if (typeof value !== "number") {
       throw typeError(action, "value", "a number", value);
@@ -691,7 +781,6 @@ export class NumberValues implements ValueStorage<number, number> {
   read(views: MapViews, at: number): number {
     return views.f64[at >> 1];
   }
-  readonly inSlot = true;
   readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): number {
     return views.f64[(at + 2) >> 1];
   }
@@ -701,7 +790,7 @@ export class NumberValues implements ValueStorage<number, number> {
 }
 
 /** int32 values, kept in the entry's value-length word. */
-export class Int32Values implements ValueStorage<number, number> {
+export class Int32Values extends SlotValues<number, number> {
   prepare(value: unknown, action: string): number {
     if (typeof value === "number" && (value | 0) === value) return value | 0;
     if (typeof value === "number") {
@@ -723,7 +812,6 @@ export class Int32Values implements ValueStorage<number, number> {
   read(_views: MapViews, _at: number, length: number): number {
     return length;
   }
-  readonly inSlot = true;
   readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): number {
     return views.i32[at + 2];
   }
@@ -738,7 +826,7 @@ export class Int32Values implements ValueStorage<number, number> {
 }
 
 /** Boolean values, kept in the entry's value-length word. */
-export class BooleanValues implements ValueStorage<boolean, number> {
+export class BooleanValues extends SlotValues<boolean, number> {
   prepare(value: unknown, action: string): number {
     if (typeof value !== "boolean") {
       throw typeError(action, "value", "a boolean", value);
@@ -755,7 +843,6 @@ export class BooleanValues implements ValueStorage<boolean, number> {
   read(_views: MapViews, _at: number, length: number): boolean {
     return length !== 0;
   }
-  readonly inSlot = true;
   readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): boolean {
     return views.i32[at + 2] !== 0;
   }
@@ -770,7 +857,7 @@ export class BooleanValues implements ValueStorage<boolean, number> {
 }
 
 /** 64-bit signed bigint values. */
-export class BigIntValues implements ValueStorage<bigint, bigint> {
+export class BigIntValues extends SlotValues<bigint, bigint> {
   prepare(value: unknown, action: string): bigint {
     if (typeof value !== "bigint") {
       throw typeError(action, "value", INT64_RANGE, value);
@@ -796,7 +883,6 @@ export class BigIntValues implements ValueStorage<bigint, bigint> {
   read(views: MapViews, at: number): bigint {
     return views.i64[at >> 1];
   }
-  readonly inSlot = true;
   readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): bigint {
     return views.i64[(at + 2) >> 1];
   }
@@ -821,6 +907,9 @@ export class ByteValues<V> extends EntryValues<V, Uint8Array> {
   prepare(value: unknown, action: string): Uint8Array {
     return this.#encode(value, action);
   }
+  override own(bytes: Uint8Array): Uint8Array {
+    return bytes.slice();
+  }
   length(bytes: Uint8Array): number {
     return bytes.length;
   }
@@ -832,5 +921,19 @@ export class ByteValues<V> extends EntryValues<V, Uint8Array> {
   }
   read(views: MapViews, at: number, length: number): V {
     return this.#decode(views.u8.slice(at * 4, at * 4 + length));
+  }
+  override rawAt(
+    views: MapViews,
+    keys: KeyStorage<unknown>,
+    at: number,
+  ): unknown {
+    const i32 = views.i32;
+    const entry = i32[at + 1];
+    const start =
+      (entry + ENTRY_HEADER_WORDS + keys.storedWords(i32[entry + E_KEY])) * 4;
+    return views.u8.slice(start, start + i32[entry + E_VALUE_LENGTH]);
+  }
+  override finish(raw: unknown): V {
+    return this.#decode(raw as Uint8Array);
   }
 }

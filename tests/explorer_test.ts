@@ -16,12 +16,13 @@ const PCT_SEED = 20261126;
 
 Deno.test("explorer finds no failing schedule of the production protocol", () => {
   for (const scenario of scenarios(protocol)) {
-    const exhaustiveRun = exhaustive(scenario, PREEMPTION_BOUND);
+    const bound = scenario.preemptionBound ?? PREEMPTION_BOUND;
+    const exhaustiveRun = exhaustive(scenario, bound);
     assertEquals(exhaustiveRun.failure, undefined, report(exhaustiveRun));
     const randomRun = randomized(scenario, PCT_RUNS, PCT_SEED);
     assertEquals(randomRun.failure, undefined, report(randomRun));
     console.log(
-      `${scenario.name}: ${exhaustiveRun.schedules} schedules with up to ${PREEMPTION_BOUND} preemptions, ${randomRun.schedules} PCT schedules`,
+      `${scenario.name}: ${exhaustiveRun.schedules} schedules with up to ${bound} preemptions, ${randomRun.schedules} PCT schedules`,
     );
   }
 });
@@ -31,7 +32,10 @@ for (const mutant of MUTANTS) {
     const mutated = await loadMutant(mutant);
     let caught: string | undefined;
     for (const scenario of scenarios(mutated)) {
-      let found = exhaustive(scenario, PREEMPTION_BOUND);
+      let found = exhaustive(
+        scenario,
+        scenario.preemptionBound ?? PREEMPTION_BOUND,
+      );
       if (found.failure === undefined) {
         found = randomized(scenario, PCT_RUNS, PCT_SEED);
       }

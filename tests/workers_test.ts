@@ -3,7 +3,12 @@
  * keep their snapshots while a guard lives, and keep reading after the
  * writer is gone.
  */
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertNotEquals,
+  assertThrows,
+} from "@std/assert";
 import {
   codecs,
   create,
@@ -226,6 +231,7 @@ Deno.test("WriteHandle.reclaim() frees the slot of a worker terminated without c
   await stopAll([worker]);
   assertThrows(() => read.clone(), ReaderLimitError);
   write.reclaim(id);
-  using clone = read.clone();
-  assertEquals(clone.id, id);
+  using clone = read.clone(); // the freed slot, under an id of its own
+  assertNotEquals(clone.id, id);
+  assertThrows(() => write.reclaim(id), RangeError); // stale: never the clone
 });

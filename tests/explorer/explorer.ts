@@ -40,6 +40,11 @@ export interface World {
 /** A scenario builds a fresh world for each run. */
 export interface Scenario {
   readonly name: string;
+  /**
+   * The preemption bound of exhaustive runs, when the default would take
+   * too long (PCT schedules still go deeper).
+   */
+  readonly preemptionBound?: number;
   setup(): World;
 }
 

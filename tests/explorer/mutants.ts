@@ -23,8 +23,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: 'the "last residual reader" test is off by one',
-    find: "if (before !== guards) return;",
-    replace: "if (before !== guards + 1) return;",
+    find: "if (before !== 1) continue;",
+    replace: "if (before !== 2) continue;",
   },
   {
     name: "publish never adds the residual guards",
@@ -38,18 +38,40 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "a leaving guard never reports itself residual",
-    find: "return (memory.sub(refcount, 1) >>> 31) !== copy;",
-    replace: "memory.sub(refcount, 1); return false;",
+    find: "const residual = (expected >>> 31) !== copy;",
+    replace: "const residual = false;",
   },
   {
     name: "reclaiming a dead handle forgets its residual guards",
-    find: "outstanding = memory.exchange(base + S_RESIDUAL, 0);",
-    replace: "outstanding = 0;",
+    find: "owed.departures += residualIn(word);",
+    replace: "",
   },
   {
     name: "a departing guard forgets its handle's residual count",
-    find: "memory.sub(refcount - S_REFCOUNT + S_RESIDUAL, 1);",
-    replace: "",
+    find: "expected - (residual ? RESIDUAL_ONE + 1 : 1);",
+    replace: "expected - 1;",
+  },
+  {
+    name: "reclaiming a handle leaves the slot's generation alone",
+    find: "(((generationOf(word) + 1) & GENERATION_MASK) << GENERATION_SHIFT);",
+    replace: "(generationOf(word) << GENERATION_SHIFT);",
+  },
+  {
+    name: "a late leave ignores that its handle was reclaimed",
+    find:
+      "if (generationOf(expected) !== handle.generation) return RECLAIMED;\n    const residual",
+    replace: "const residual",
+  },
+  {
+    name: "a late enter ignores that its handle was reclaimed",
+    find:
+      "if (generationOf(expected) !== handle.generation) return RECLAIMED;\n    if ((expected",
+    replace: "if ((expected",
+  },
+  {
+    name: "a new handle in a reclaimed slot starts from generation 0",
+    find: "const generation = generationOf(memory.load(base + S_REFCOUNT));",
+    replace: "const generation = 0;",
   },
 ];
 

@@ -19,7 +19,7 @@
 
 import * as layout from "../../src/layout.ts";
 import type * as production from "../../src/protocol.ts";
-import type { Copy, Step } from "../../src/protocol.ts";
+import type { Copy, HandleWord, Step } from "../../src/protocol.ts";
 import type { Scenario, Thread, World } from "./explorer.ts";
 import { SimMemory } from "./sim_memory.ts";
 
@@ -29,6 +29,13 @@ export type Protocol = typeof production;
 const MAX_READERS = 3;
 /** A word past the registry: set when a reader thread "dies". */
 const DEAD = layout.heapStart(MAX_READERS);
+/** A word past the registry: set once the writer reclaimed the dead reader. */
+const RECLAIMED_WORD = DEAD + 1;
+/** Zombie scenarios have many steps: two preemptions keep them to seconds. */
+const ZOMBIE_PREEMPTIONS = 2;
+/** Thread tags, as the registry lock records them. */
+const WRITER_TAG = 1;
+const READER_TAG = 2;
 
 function wordName(index: number): string {
   const names: Record<number, string> = {
@@ -41,12 +48,13 @@ function wordName(index: number): string {
   };
   if (names[index] !== undefined) return names[index];
   if (index === DEAD) return "dead";
+  if (index === RECLAIMED_WORD) return "reclaimed";
   if (index >= layout.REGISTRY_START) {
     const slot = Math.floor(
       (index - layout.REGISTRY_START) / layout.SLOT_WORDS,
     );
     const field = (index - layout.REGISTRY_START) % layout.SLOT_WORDS;
-    const fields = ["refcount", "state", "owner"];
+    const fields = ["refcount", "state", "owner", "registrations"];
     return `slot${slot}.${fields[field] ?? field}`;
   }
   return `word${index}`;
@@ -127,12 +135,15 @@ class Ghost {
 
 interface Handle {
   readonly name: string;
-  readonly refcount: number;
+  readonly id: number;
+  readonly word: HandleWord;
 }
 
 /** Everything a scenario's threads share. */
 export class Setup {
-  readonly memory = new SimMemory(DEAD + 1, wordName);
+  readonly memory = new SimMemory(RECLAIMED_WORD + 1, wordName);
+  /** Residual guards the writer's reclaims still owe. */
+  readonly owed = { departures: 0 };
   readonly ghost = new Ghost();
   readonly protocol: Protocol;
 
@@ -141,16 +152,27 @@ export class Setup {
   }
 
   /** Registers a read handle before the threads start. */
-  handle(name: string): Handle & { slot: number } {
-    const steps = this.protocol.registerReader(this.memory, MAX_READERS, 0);
+  handle(name: string): Handle {
+    const steps = this.protocol.registerReader(
+      this.memory,
+      MAX_READERS,
+      READER_TAG,
+    );
     let next = steps.next();
     while (!next.done) next = steps.next();
-    if (next.value < 0) throw new Error("no reader slot");
-    return {
-      name,
-      slot: next.value,
-      refcount: layout.slotBase(next.value) + layout.S_REFCOUNT,
-    };
+    if (next.value === null) throw new Error("no reader slot");
+    return { name, id: next.value.id, word: next.value.word };
+  }
+
+  /** Registers a read handle from a running thread. */
+  *register(name: string): Generator<Step, Handle> {
+    const registration = yield* this.protocol.registerReader(
+      this.memory,
+      MAX_READERS,
+      READER_TAG,
+    );
+    if (registration === null) throw new Error(`no reader slot for ${name}`);
+    return { name, id: registration.id, word: registration.word };
   }
 
   /**
@@ -176,7 +198,7 @@ export class Setup {
       if (version > 1) yield* synchronize(version - 1);
       yield;
       ghost.write(copy, version, `writes version ${version}`);
-      yield* protocol.publishCopy(memory);
+      yield* protocol.publishCopy(memory, WRITER_TAG);
       ghost.published = version;
       copy = (copy ^ 1) as Copy;
     }
@@ -185,22 +207,32 @@ export class Setup {
 
   /** Enters a guard; returns what `leave` needs. */
   enter(handle: Handle): { handle: Handle; copy: Copy; ghost: GuardGhost } {
-    const copy = this.protocol.enterGuard(this.memory, handle.refcount);
-    return { handle, copy, ghost: this.ghost.enter(handle.name, copy) };
+    const copy = this.protocol.enterGuard(this.memory, handle.word);
+    if (copy < 0) {
+      throw new Error(`${handle.name} could not enter a guard (${copy})`);
+    }
+    return {
+      handle,
+      copy: copy as Copy,
+      ghost: this.ghost.enter(handle.name, copy as Copy),
+    };
   }
 
   *leave(
     guard: { handle: Handle; copy: Copy; ghost: GuardGhost },
   ): Generator<Step, void> {
-    const residual = this.protocol.leaveGuard(
+    const result = this.protocol.leaveGuard(
       this.memory,
-      guard.handle.refcount,
+      guard.handle.word,
       guard.copy,
     );
     this.ghost.leave(guard.ghost);
-    if (residual) {
+    if (result === this.protocol.RECLAIMED) {
+      throw new Error(`${guard.handle.name} was reclaimed while it lived`);
+    }
+    if (result === this.protocol.LEFT_RESIDUAL) {
       yield;
-      yield* this.protocol.departResidual(this.memory, guard.handle.refcount);
+      yield* this.protocol.departResidual(this.memory, guard.handle.word);
     }
   }
 
@@ -219,15 +251,75 @@ export class Setup {
     this.memory.notify(DEAD, 1);
   }
 
-  /** Waits until a reader died, then reclaims its handle. */
-  *reclaimWhenDead(slot: number): Generator<Step, void> {
-    while (this.memory.load(DEAD) === 0) {
-      yield;
-      yield { index: DEAD, expected: 0 };
+  /**
+   * Waits until a reader died, then reclaims its handle (which a zombie may
+   * have closed first, when `mayBeClosed`).
+   */
+  *reclaimWhenDead(id: number, mayBeClosed = false): Generator<Step, void> {
+    yield* this.awaitWord(DEAD);
+    yield;
+    const reclaimed = yield* this.protocol.reclaimReader(
+      this.memory,
+      id,
+      WRITER_TAG,
+      this.owed,
+    );
+    if (reclaimed < 0 && !mayBeClosed) {
+      throw new Error(`handle ${id} was not open`);
     }
     yield;
-    const reclaimed = yield* this.protocol.reclaimReader(this.memory, slot);
-    if (reclaimed < 0) throw new Error(`slot ${slot} was not in use`);
+    this.memory.store(RECLAIMED_WORD, 1);
+    yield;
+    this.memory.notify(RECLAIMED_WORD, 1);
+  }
+
+  /** Sleeps until `index` is no longer 0. */
+  *awaitWord(index: number): Generator<Step, void> {
+    while (this.memory.load(index) === 0) {
+      yield;
+      yield { index, expected: 0 };
+    }
+  }
+
+  /**
+   * A reader that is terminated inside a guard but keeps running (a busy
+   * worker after `terminate()`): it tells the writer it is gone, then, with
+   * its handle maybe reclaimed under it, leaves its guard late, enters and
+   * leaves another, and closes. None of that may disturb anyone else.
+   */
+  *zombie(handle: Handle, lateGuards: number): Generator<Step, void> {
+    const { memory, protocol } = this;
+    const copy = protocol.enterGuard(memory, handle.word);
+    if (copy < 0) throw new Error(`${handle.name} could not enter a guard`);
+    const ghost = this.ghost.enter(handle.name, copy as Copy);
+    yield;
+    this.ghost.read(ghost);
+    yield;
+    this.ghost.leave(ghost); // from here on, its reads are its own business
+    memory.store(DEAD, 1);
+    yield;
+    memory.notify(DEAD, 1);
+    yield;
+    yield* this.lateLeave(handle, copy as Copy);
+    for (let i = 0; i < lateGuards; i++) {
+      yield;
+      const late = protocol.enterGuard(memory, handle.word);
+      if (late === protocol.GUARDS_FULL) throw new Error("guards full");
+      if (late === protocol.RECLAIMED) break;
+      yield;
+      yield* this.lateLeave(handle, late as Copy);
+    }
+    yield;
+    yield* protocol.unregisterReader(memory, handle.id, READER_TAG);
+  }
+
+  /** A zombie's leave: whatever it returns, the accounting must hold. */
+  *lateLeave(handle: Handle, copy: Copy): Generator<Step, void> {
+    const result = this.protocol.leaveGuard(this.memory, handle.word, copy);
+    if (result === this.protocol.LEFT_RESIDUAL) {
+      yield;
+      yield* this.protocol.departResidual(this.memory, handle.word);
+    }
   }
 
   /** One guard with `reads` reads, each a step of its own. */
@@ -258,6 +350,20 @@ export class Setup {
         if (memory.words[layout.C_REGISTRY_LOCK] !== 0) {
           throw new Error("the lock is held at the end");
         }
+        for (let slot = 0; slot < MAX_READERS; slot++) {
+          const base = layout.slotBase(slot);
+          const word = memory.words[base + layout.S_REFCOUNT];
+          if (
+            memory.words[base + layout.S_STATE] === layout.SLOT_IN_USE &&
+            (word & 0xfffff) !== 0
+          ) {
+            throw new Error(
+              `slot ${slot} ends with guards or residual guards counted (word ${
+                word >>> 0
+              })`,
+            );
+          }
+        }
       },
     };
   }
@@ -268,9 +374,11 @@ function scenario(
   protocol: Protocol,
   name: string,
   build: (s: Setup) => Thread[],
+  preemptionBound?: number,
 ): Scenario {
   return {
     name,
+    preemptionBound,
     setup() {
       const s = new Setup(protocol);
       return s.world(build(s));
@@ -359,20 +467,16 @@ export function scenarios(protocol: Protocol): Scenario[] {
           {
             name: "clone C",
             steps: (function* () {
-              const slot: number = yield* protocol.registerReader(
-                memory,
-                MAX_READERS,
-                0,
-              );
-              if (slot < 0) throw new Error("no reader slot for the clone");
-              const c = {
-                name: "C",
-                refcount: layout.slotBase(slot) + layout.S_REFCOUNT,
-              };
+              const c = yield* s.register("C");
               yield;
               yield* s.guard(c, 1);
               yield;
-              yield* protocol.unregisterReader(memory, slot);
+              const freed = yield* protocol.unregisterReader(
+                memory,
+                c.id,
+                READER_TAG,
+              );
+              if (!freed) throw new Error("C's slot was taken from it");
             })(),
           },
         ];
@@ -408,7 +512,7 @@ export function scenarios(protocol: Protocol): Scenario[] {
             name: "writer",
             steps: s.writer(3, {
               version: 2,
-              steps: () => s.reclaimWhenDead(a.slot),
+              steps: () => s.reclaimWhenDead(a.id),
             }),
           },
           {
@@ -421,6 +525,57 @@ export function scenarios(protocol: Protocol): Scenario[] {
           { name: "reader B", steps: s.guard(b, 2) },
         ];
       },
+    ),
+    scenario(
+      protocol,
+      "a zombie reader leaves its guard late, after the writer reclaimed it",
+      (s) => {
+        const a = s.handle("A");
+        const b = s.handle("B");
+        return [
+          {
+            name: "writer",
+            steps: s.writer(3, {
+              version: 2,
+              steps: () => s.reclaimWhenDead(a.id, true),
+            }),
+          },
+          { name: "zombie A", steps: s.zombie(a, 0) },
+          { name: "reader B", steps: s.guard(b, 2) },
+        ];
+      },
+      ZOMBIE_PREEMPTIONS,
+    ),
+    scenario(
+      protocol,
+      "a zombie reader enters a guard late, while a new handle takes its slot",
+      (s) => {
+        const a = s.handle("A");
+        return [
+          {
+            name: "writer",
+            steps: s.writer(3, {
+              version: 2,
+              steps: () => s.reclaimWhenDead(a.id, true),
+            }),
+          },
+          { name: "zombie A", steps: s.zombie(a, 1) },
+          {
+            name: "reader C",
+            steps: (function* () {
+              yield* s.awaitWord(RECLAIMED_WORD);
+              yield;
+              const c = yield* s.register("C");
+              if (c.id === a.id) throw new Error("C was given A's id");
+              yield;
+              yield* s.guard(c, 2);
+              yield;
+              yield* s.guard(c, 1);
+            })(),
+          },
+        ];
+      },
+      ZOMBIE_PREEMPTIONS,
     ),
   ];
 }

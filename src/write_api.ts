@@ -1,0 +1,543 @@
+/**
+ * The write side's public contract: the write handle, its guards, and the
+ * options of its waits. What each operation means is documented here once;
+ * `write.ts` implements it.
+ *
+ * @module
+ */
+
+// Only for the documentation's links.
+// deno-lint-ignore no-unused-vars
+import type { DeadlockError, WaitTimeoutError } from "./errors.ts";
+
+/**
+ * The write handle of a map: the only way to change it. There is one per
+ * map, used from one thread; it opens one write guard at a time.
+ *
+ * | operation | cost |
+ * | --- | --- |
+ * | `guard()` | O(1) when no reader holds the old copy; otherwise waits for them, then replays the last guard's operations |
+ * | `synchronize()` | the same wait and replay, without opening a guard |
+ * | `close()` | O(1); readers keep reading |
+ *
+ * @typeParam K The type of the keys.
+ * @typeParam V The type of the values.
+ *
+ * @example Writing, then reading what was published
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { create } from "@x/flashmap";
+ *
+ * const [write, read] = create();
+ * {
+ *   using guard = write.guard();
+ *   guard.insert("colour", "blue");
+ * } // leaving the block publishes
+ * assertEquals(read.get("colour"), "blue");
+ * write.close();
+ * read.close();
+ * ```
+ */
+export interface WriteHandle<K, V> extends Disposable {
+  /**
+   * Opens a write guard. If read guards are still on the copy the last
+   * publish gave away, waits for them to leave (blocking the thread), then
+   * replays the last guard's operations onto that copy.
+   *
+   * Throws a `TypeError` if the handle is closed or a write guard is live,
+   * and a {@linkcode DeadlockError} if the guards it would wait for belong
+   * to this thread.
+   *
+   * @returns The write guard; publish it with `publish()` or by disposing it.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.insert("a", "1");
+   * ```
+   */
+  guard(options?: WaitOptions): WriteGuard<K, V>;
+  /**
+   * Opens a write guard like `guard()`, but waits without blocking the
+   * event loop, so read guards of this thread may be released meanwhile.
+   *
+   * @returns A promise of the write guard.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = await write.guardAsync();
+   * guard.insert("a", "1");
+   * ```
+   */
+  guardAsync(options?: WaitOptions): Promise<WriteGuard<K, V>>;
+  /**
+   * Waits until no reader is left on the copy the last publish gave away,
+   * and replays the published operations onto it, so that the memory of
+   * removed and replaced entries is free for reuse. `guard()` does the same
+   * on its own; call this to do that work at a time of your choosing.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * {
+   *   using guard = write.guard();
+   *   guard.insert("k", "v");
+   * }
+   * write.synchronize();
+   * ```
+   */
+  synchronize(options?: WaitOptions): void;
+  /**
+   * `synchronize()` without blocking the event loop.
+   *
+   * @returns A promise that settles when the wait and the replay are done.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * {
+   *   using guard = write.guard();
+   *   guard.insert("k", "v");
+   * }
+   * await write.synchronizeAsync();
+   * ```
+   */
+  synchronizeAsync(options?: WaitOptions): Promise<void>;
+  /**
+   * Frees the registry slot of the read handle `readerId` (its
+   * `ReadHandle.id`) whose worker is gone or going, for example terminated
+   * while it held a guard. Its guards stop counting, so a wait for them
+   * ends, and its slot counts no more against `maxReaders`.
+   *
+   * The handle becomes inert, even if its thread keeps running (in Deno,
+   * `worker.terminate()` stops a worker only when it returns to its event
+   * loop): leaving its guards and closing it change nothing, and opening a
+   * guard, `get`, `has`, `clone` and `share` throw a `TypeError`. A guard it
+   * still holds may read a copy that the writer changes. Ids are unique over
+   * the map's life, so a stale id never reclaims a newer handle.
+   *
+   * If the registry lock is held by the reclaimed handle's thread and does
+   * not move for the whole wait, that thread died inside a registry
+   * operation: the lock is taken back.
+   *
+   * Throws a `RangeError` if no open handle has that id, a `TypeError` for
+   * a handle of this thread (close it instead), and a
+   * {@linkcode WaitTimeoutError} if the registry lock stays held by another
+   * thread past `timeoutMs` (5 s by default).
+   *
+   * @param readerId The id of the handle to free.
+   * @param options How long to wait for the registry lock.
+   *
+   * @example Recovering from a worker terminated inside a guard
+   * ```ts ignore
+   * // worker: const read = attach(token); self.postMessage(read.id); ...
+   * const id = await idFromWorker;
+   * worker.terminate(); // the worker may run on until it yields
+   * write.reclaim(id); // safe even so: its handle is inert from here on
+   * using guard = write.guard();
+   * ```
+   *
+   * @example What it refuses
+   * ```ts
+   * import { assertThrows } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write, read] = create();
+   * assertThrows(() => write.reclaim(read.id), TypeError); // this thread's: close it
+   * assertThrows(() => write.reclaim(200), RangeError); // no such open handle
+   * ```
+   */
+  reclaim(readerId: number, options?: WaitOptions): void;
+  /**
+   * Runs `fn` with a new write guard and publishes what it did if it
+   * returns, or takes it all back (`WriteGuard.abort()`) if it throws, then
+   * rethrows: readers see all of the batch or none of it. Returns what `fn`
+   * returned. Waits for the guard as `guard(options)` does. `fn` must not be
+   * async: use {@linkcode WriteHandle.updateAsync} for that (a promise
+   * returned here is refused with a `TypeError`, the batch aborted).
+   *
+   * A plain `using guard = write.guard()` block publishes whatever it did
+   * when it ends, even when it ends by an exception; use `update` for
+   * all-or-nothing batches.
+   *
+   * @typeParam T What `fn` returns.
+   * @param fn Makes the changes.
+   * @param options How long to wait for readers of the old copy.
+   * @returns What `fn` returned.
+   *
+   * @example All or nothing
+   * ```ts
+   * import { assertEquals, assertThrows } from "@std/assert";
+   * import { codecs, create } from "@x/flashmap";
+   *
+   * const [write, read] = create({ value: codecs.number });
+   * write.update((guard) => guard.set("a", 1).set("b", 2));
+   * assertThrows(() =>
+   *   write.update((guard) => {
+   *     guard.set("a", 10);
+   *     throw new Error("half way");
+   *   })
+   * );
+   * assertEquals(read.get("a"), 1); // the failed batch left no trace
+   * ```
+   */
+  update<T>(fn: (guard: WriteGuard<K, V>) => T, options?: WaitOptions): T;
+  /**
+   * `update()` for async functions: waits for the guard as `guardAsync()`
+   * does, awaits `fn`, then publishes, or aborts and rethrows if it
+   * rejects. Other code of the thread cannot open a write guard meanwhile.
+   *
+   * @typeParam T What `fn` resolves to.
+   * @param fn Makes the changes.
+   * @param options How long to wait for readers of the old copy.
+   * @returns What `fn` resolved to.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write, read] = create();
+   * await write.updateAsync(async (guard) => {
+   *   guard.set("config", await Promise.resolve("loaded"));
+   * });
+   * assertEquals(read.get("config"), "loaded");
+   * ```
+   */
+  updateAsync<T>(
+    fn: (guard: WriteGuard<K, V>) => T | Promise<T>,
+    options?: WaitOptions,
+  ): Promise<T>;
+  /**
+   * Closes the handle. Readers keep reading the last published version.
+   * Throws a `TypeError` while a write guard is live. Closing twice does
+   * nothing.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write, read] = create();
+   * {
+   *   using guard = write.guard();
+   *   guard.insert("k", "v");
+   * }
+   * write.close();
+   * assertEquals(read.get("k"), "v");
+   * ```
+   */
+  close(): void;
+  /** Whether `close()` has been called. */
+  readonly closed: boolean;
+}
+
+/**
+ * Options of the writer's waits.
+ *
+ * @example
+ * ```ts
+ * import { create, type WaitOptions } from "@x/flashmap";
+ *
+ * const [write] = create();
+ * const options: WaitOptions = { timeoutMs: 1000 };
+ * using guard = write.guard(options);
+ * ```
+ */
+export interface WaitOptions {
+  /**
+   * Gives up waiting for read guards after this many milliseconds with a
+   * {@linkcode WaitTimeoutError} naming the read handles still waited for
+   * (default: wait as long as it takes).
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * Exclusive write access to a map. Changes go to the writer's own copy:
+ * the guard sees them at once, readers when the guard is published (by
+ * `publish()` or by disposing it, for example at the end of a `using`
+ * block). After that, every method but `publish()` and disposal throws.
+ *
+ * | operation | cost |
+ * | --- | --- |
+ * | `insert`, `replace`, `remove` | O(1) expected, plus the same again when the next guard replays it |
+ * | `get`, `has`, `size` | O(1) expected |
+ * | `publish()` | O(read handles); never waits for readers |
+ *
+ * Values passed in are checked by the map's codecs first: a value the
+ * codec cannot take throws a `TypeError` or `RangeError` and changes nothing.
+ * Codecs and `replace()` updates run with changes refused: from inside them,
+ * `insert`, `set`, `replace`, `remove`, `delete`, `publish` and `abort`
+ * throw a `TypeError`.
+ *
+ * A `using` block publishes what it did when it ends, even when it ends by
+ * an exception. For all-or-nothing batches use `WriteHandle.update()`, or
+ * call `abort()`.
+ *
+ * @typeParam K The type of the keys.
+ * @typeParam V The type of the values.
+ *
+ * @example Several operations, published at once
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { create } from "@x/flashmap";
+ *
+ * const [write, read] = create();
+ * {
+ *   using guard = write.guard();
+ *   assertEquals(guard.insert("a", "1"), undefined);
+ *   assertEquals(guard.insert("a", "2"), "1");
+ *   assertEquals(guard.replace("a", (old) => old + "!"), "2");
+ *   assertEquals(guard.remove("missing"), undefined);
+ *   assertEquals(guard.get("a"), "2!");
+ *   assertEquals(read.get("a"), undefined); // not published yet
+ * }
+ * assertEquals(read.get("a"), "2!");
+ * ```
+ */
+export interface WriteGuard<K, V> extends Disposable, Iterable<[K, V]> {
+  /**
+   * Inserts or overwrites an entry.
+   *
+   * @param key The key.
+   * @param value The value.
+   * @returns The previous value, or `undefined` if the key was absent.
+   *
+   * @example
+   * ```ts
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.insert("a", "1");
+   * ```
+   */
+  insert(key: K, value: V): V | undefined;
+  /**
+   * Inserts or overwrites an entry without reading the previous value, so
+   * it also overwrites a value that cannot be decoded. The cheap write when
+   * the old value is not needed.
+   *
+   * @param key The key.
+   * @param value The value.
+   * @returns This guard, as `Map.set` does.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.set("a", "1").set("b", "2");
+   * assertEquals(guard.size, 2);
+   * ```
+   */
+  set(key: K, value: V): this;
+  /**
+   * Replaces the value of an existing key with `update(previous)`. Does
+   * nothing (and does not call `update`) when the key is absent. If
+   * `update` throws, the map is unchanged.
+   *
+   * @param key The key.
+   * @param update Computes the new value from the previous one.
+   * @returns The previous value, or `undefined` if the key was absent.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { codecs, create } from "@x/flashmap";
+   *
+   * const [write] = create({ value: codecs.number });
+   * using guard = write.guard();
+   * guard.insert("hits", 1);
+   * guard.replace("hits", (n) => n + 1);
+   * assertEquals(guard.get("hits"), 2);
+   * ```
+   */
+  replace(key: K, update: (previous: V) => V): V | undefined;
+  /**
+   * Removes an entry.
+   *
+   * @param key The key.
+   * @returns The removed value, or `undefined` if the key was absent.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.insert("a", "1");
+   * assertEquals(guard.remove("a"), "1");
+   * ```
+   */
+  remove(key: K): V | undefined;
+  /**
+   * Removes an entry without reading its value, so it also removes a value
+   * that cannot be decoded.
+   *
+   * @param key The key.
+   * @returns `true` if the key was present, as `Map.delete` does.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.set("a", "1");
+   * assertEquals(guard.delete("a"), true);
+   * assertEquals(guard.delete("a"), false);
+   * ```
+   */
+  delete(key: K): boolean;
+  /**
+   * The value of a key, including this guard's unpublished changes.
+   *
+   * @param key The key.
+   * @returns The value, or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.insert("a", "1");
+   * assertEquals(guard.get("a"), "1");
+   * ```
+   */
+  get(key: K): V | undefined;
+  /**
+   * Whether the key is present, including this guard's unpublished changes.
+   *
+   * @param key The key.
+   * @returns `true` if present.
+   *
+   * @example
+   * ```ts
+   * import { assert } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.insert("a", "1");
+   * assert(guard.has("a"));
+   * ```
+   */
+  has(key: K): boolean;
+  /** The number of entries, including this guard's unpublished changes. */
+  readonly size: number;
+  /**
+   * The keys, in table order.
+   *
+   * @returns An iterator of the keys.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.insert("a", "1");
+   * assertEquals([...guard.keys()], ["a"]);
+   * ```
+   */
+  keys(): IterableIterator<K>;
+  /**
+   * The values, in table order.
+   *
+   * @returns An iterator of the values.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.insert("a", "1");
+   * assertEquals([...guard.values()], ["1"]);
+   * ```
+   */
+  values(): IterableIterator<V>;
+  /**
+   * The `[key, value]` pairs, in table order.
+   *
+   * @returns An iterator of the entries.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * using guard = write.guard();
+   * guard.insert("a", "1");
+   * assertEquals([...guard.entries()], [["a", "1"]]);
+   * ```
+   */
+  entries(): IterableIterator<[K, V]>;
+  /**
+   * Makes this guard's changes visible to read guards created from now on,
+   * all at once. Never waits for readers. Calling it again does nothing.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write, read] = create();
+   * const guard = write.guard();
+   * guard.insert("a", "1");
+   * guard.publish();
+   * assertEquals(read.get("a"), "1");
+   * ```
+   */
+  publish(): void;
+  /** Whether the guard has been published. */
+  readonly published: boolean;
+  /**
+   * Takes back every change made through this guard: the writer's copy is
+   * again exactly the last published version, entries the guard created are
+   * freed, and nothing is published. The guard is finished, as after
+   * `publish()` (which then does nothing). Calling it again does nothing;
+   * calling it after `publish()` throws a `TypeError`.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write, read] = create();
+   * write.update((guard) => guard.set("a", "kept"));
+   * {
+   *   using guard = write.guard();
+   *   guard.set("a", "changed");
+   *   guard.set("b", "new");
+   *   guard.abort();
+   * }
+   * assertEquals(read.get("a"), "kept");
+   * assertEquals(read.has("b"), false);
+   * ```
+   */
+  abort(): void;
+  /** Whether the guard was aborted. */
+  readonly aborted: boolean;
+}
