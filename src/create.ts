@@ -71,7 +71,12 @@ export interface MapOptions<K, V> {
    * 8 GiB). Only address space is reserved up front.
    */
   maxBytes?: number;
-  /** The hash seed, an int32; random by default. */
+  /**
+   * The hash seed, an int32; random by default. It is stored in the map's
+   * buffer, so any worker holding a token can read it and build colliding
+   * keys: seeded hashing defends against outside input, not against the
+   * code a map is shared with.
+   */
   seed?: number;
 }
 

@@ -6,6 +6,10 @@
  * not a cryptographic function: it defends against blind flooding, as V8's
  * own seeded string hash does for `Map`.
  *
+ * The seed lives in the map's header, in shared memory: any code holding a
+ * read token can read it and then build colliding keys. The defence is
+ * against outside input, not against the workers a map is shared with.
+ *
  * @module
  */
 

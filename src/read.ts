@@ -1,7 +1,7 @@
 /**
  * The read side: read handles, one per thread that reads (or several), and
- * the read guards they open. Entering a guard is one atomic add on the
- * handle's own refcount word, leaving it one atomic subtract; in between the
+ * the read guards they open. Entering a guard is one compare-and-exchange on
+ * the handle's own refcount word, leaving it another; in between the
  * guard's copy of the map cannot change, so lookups are plain loads.
  *
  * @module
@@ -85,8 +85,8 @@ export interface ReadToken<K, V> {
  *
  * | operation | cost |
  * | --- | --- |
- * | `guard()` | one atomic add, one small object |
- * | `get`, `has` | two atomics and a probe; no allocation but the value |
+ * | `guard()` | one compare-and-exchange, one small object |
+ * | `get`, `has` | two compare-and-exchanges and a probe; no allocation but the value |
  * | `clone()`, `attach()`, `close()` | a registry lock, O(maxReaders) at worst |
  *
  * @typeParam K The type of the keys.
@@ -192,7 +192,7 @@ export interface ReadHandle<K, V> extends Disposable {
   /**
    * Frees the handle's registry slot. Throws a `TypeError`, changing
    * nothing, while guards of the handle are live. Closing twice does
-   * nothing.
+   * nothing, and neither does closing a handle the writer reclaimed.
    *
    * @example
    * ```ts
@@ -206,9 +206,11 @@ export interface ReadHandle<K, V> extends Disposable {
   /** Whether `close()` has been called. */
   readonly closed: boolean;
   /**
-   * This handle's registry slot: unique among the map's open read handles.
-   * A worker sends it to the writer's thread so that `WriteHandle.reclaim`
-   * can free the handle if the worker is terminated without closing it.
+   * This handle's id, unique over the map's life (its registry slot and how
+   * many handles that slot has held). A worker sends it to the writer's
+   * thread so that `WriteHandle.reclaim` can free the handle if the worker
+   * is terminated without closing it; a stale id is refused, never taken
+   * for a newer handle in the same slot.
    */
   readonly id: number;
 }
@@ -227,7 +229,7 @@ export interface ReadHandle<K, V> extends Disposable {
  * | `get`, `has` | O(1) expected, plain loads |
  * | `size` | O(1) |
  * | iteration | O(table slots) |
- * | `release()` | one atomic subtract |
+ * | `release()` | one compare-and-exchange |
  *
  * @typeParam K The type of the keys.
  * @typeParam V The type of the values.
@@ -338,7 +340,10 @@ export interface ReadGuard<K, V> extends Disposable, Iterable<[K, V]> {
    */
   entries(): IterableIterator<[K, V]>;
   /**
-   * Leaves the snapshot. Calling it again does nothing.
+   * Leaves the snapshot. Calling it again does nothing. If an exception
+   * (out of stack) interrupts it, the guard is either fully left or still
+   * live, and can be released again. Releasing a guard of a reclaimed
+   * handle changes nothing and throws nothing.
    *
    * @example
    * ```ts

@@ -196,6 +196,7 @@ export class Writer<K, V> {
       );
     }
     const guard = this.openGuard(options);
+    const limit = options?.timeoutMs ?? REGISTRY_WAIT_MS;
     let result: T;
     try {
       result = fn(guard);
@@ -211,7 +212,7 @@ export class Writer<K, V> {
         `Cannot ${action}: fn returned a promise, and the batch was aborted; use updateAsync() for async functions`,
       );
     }
-    guard.publish();
+    guard.publishWithin(limit);
     return result;
   }
 
@@ -226,6 +227,7 @@ export class Writer<K, V> {
       );
     }
     const guard = await this.openGuardAsync(options);
+    const limit = options?.timeoutMs ?? REGISTRY_WAIT_MS;
     let result: T;
     try {
       result = await fn(guard);
@@ -233,7 +235,7 @@ export class Writer<K, V> {
       if (!guard.published) guard.abort();
       throw error;
     }
-    guard.publish();
+    guard.publishWithin(limit);
     return result;
   }
 
@@ -311,10 +313,10 @@ export class Writer<K, V> {
     if (this.closed) {
       throw new TypeError(`Cannot ${action}: the write handle is closed`);
     }
-    const timeoutMs = Math.min(
-      waitLimit(options, action),
-      options?.timeoutMs === undefined ? REGISTRY_WAIT_MS : Infinity,
-    );
+    const limit = waitLimit(options, action);
+    const timeoutMs = options?.timeoutMs === undefined
+      ? REGISTRY_WAIT_MS
+      : limit;
     if (
       typeof readerId !== "number" || !Number.isSafeInteger(readerId) ||
       readerId < 0
@@ -381,7 +383,11 @@ export class Writer<K, V> {
     this.#unsynchronized = false;
   }
 
-  publish(guard: WriteGuardImpl<K, V>): void {
+  /**
+   * Publishes the guard's changes. `timeoutMs` bounds the wait for the
+   * registry lock (its default bound when not given).
+   */
+  publish(guard: WriteGuardImpl<K, V>, timeoutMs = REGISTRY_WAIT_MS): void {
     if (this.#guard !== guard) return;
     this.#checkWritable(guard, "publish the write guard");
     if (this.#log.empty) { // nothing changed: no version to publish
@@ -393,6 +399,7 @@ export class Writer<K, V> {
       control,
       () => publishCopy(control, THREAD_TAG),
       "publish the write guard",
+      timeoutMs,
     );
     this.#guard = null;
     this.#writeCopy = (this.#writeCopy ^ 1) as Copy;
@@ -557,12 +564,15 @@ export class Writer<K, V> {
     return this.views.i32[descriptor(this.#writeCopy, T_SIZE)];
   }
 
-  iterate(guard: WriteGuardImpl<K, V>, mode: "keys" | "values" | "entries") {
+  iterate(
+    guard: WriteGuardImpl<K, V>,
+    mode: "keys" | "values" | "entries",
+  ): IterableIterator<unknown> {
     const action = "iterate the write guard";
     this.#checkUsable(guard, action);
     const { keys, values, stride } = this.context;
     const changes = this.#changes;
-    return new TableIterator(
+    const entries = new TableIterator(
       this.views,
       readTable(this.views.i32, this.#writeCopy),
       stride,
@@ -578,6 +588,21 @@ export class Writer<K, V> {
         }
       },
     );
+    // Each step decodes with user codecs: changes are refused meanwhile.
+    const step = (): IteratorResult<unknown, undefined> => {
+      this.#callbacks++;
+      try {
+        return entries.next();
+      } finally {
+        this.#callbacks--;
+      }
+    };
+    return {
+      next: step,
+      [Symbol.iterator]() {
+        return this;
+      },
+    };
   }
 
   insert(guard: WriteGuardImpl<K, V>, key: K, value: V): V | undefined {
@@ -827,8 +852,12 @@ export class WriteGuardImpl<K, V> implements WriteGuard<K, V> {
     return this.#aborted;
   }
   publish(): void {
+    this.publishWithin(REGISTRY_WAIT_MS);
+  }
+  /** `publish()`, waiting at most `timeoutMs` for the registry lock. */
+  publishWithin(timeoutMs: number): void {
     if (this.#published || this.#aborted) return;
-    this.#writer.publish(this);
+    this.#writer.publish(this, timeoutMs);
     this.#published = true;
   }
   abort(): void {
