@@ -222,6 +222,7 @@ const bytesCodec: KeyCodec<Uint8Array> = builtin({
   key: new ByteKeys(
     (key, action) => copyBytes(key, action, "key"),
     identity,
+    false,
   ),
   value: new ByteValues(
     (value, action) => copyBytes(value, action, "value"),
@@ -350,6 +351,7 @@ export function keyStorage<K>(codec: Codec<K>): KeyStorage<K> {
     return new ByteKeys(
       encodeWith(checked),
       (bytes) => checked.decode(bytes) as K,
+      true,
     );
   }
   throw new TypeError(

@@ -198,15 +198,20 @@ export class TableIterator<K, V, T> implements IterableIterator<T> {
     const entry = views.i32[at + 1];
     const keys = this.#keys;
     const mode = this.#mode;
-    const value = mode === "keys"
-      ? keys.read(views, entry)
-      : mode === "values"
-      ? readEntryValue(views, keys, this.#values, entry)
-      : [
-        keys.read(views, entry),
-        readEntryValue(views, keys, this.#values, entry),
-      ];
-    return { done: false, value: value as T };
+    if (mode === "keys") {
+      return { done: false, value: keys.read(views, entry) as unknown as T };
+    }
+    if (mode === "values") {
+      return {
+        done: false,
+        value: readEntryValue(views, keys, this.#values, entry) as unknown as T,
+      };
+    }
+    const key = keys.read(views, entry);
+    // A user codec decoding the key may have ended the guard.
+    this.#check();
+    const value = readEntryValue(views, keys, this.#values, entry);
+    return { done: false, value: [key, value] as T };
   }
 
   [Symbol.iterator](): this {

@@ -91,6 +91,11 @@ export const S_REGISTRATIONS = 3;
 
 export const SLOT_FREE = 0;
 export const SLOT_IN_USE = 1;
+/**
+ * A slot reclaimed so often that its generation went round: never used
+ * again, so that no handle reclaimed from it long ago can pass for a new one.
+ */
+export const SLOT_RETIRED = 2;
 
 /** Word index of registry slot `slot`. */
 export function slotBase(slot: number): number {

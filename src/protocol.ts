@@ -31,6 +31,7 @@ import {
   S_STATE,
   SLOT_FREE,
   SLOT_IN_USE,
+  SLOT_RETIRED,
   slotBase,
 } from "./layout.ts";
 
@@ -113,20 +114,40 @@ export function enterGuard(
   memory: Memory,
   handle: HandleWord,
 ): Copy | typeof RECLAIMED | typeof GUARDS_FULL {
-  let expected = handle.seen;
+  // The handle's own last word is the usual value: one exchange, no checks
+  // but the count (a successful exchange proves the generation).
+  const expected = handle.seen;
+  if ((expected & MAX_GUARDS) === MAX_GUARDS) return GUARDS_FULL;
+  const seen = memory.compareExchange(
+    handle.refcount,
+    expected,
+    expected + 1,
+  );
+  if (seen !== expected) return enterAgain(memory, handle, seen);
+  handle.seen = expected + 1;
+  return (expected >>> 31) as Copy;
+}
+
+/** `enterGuard` when the writer changed the word since the handle's last exchange. */
+function enterAgain(
+  memory: Memory,
+  handle: HandleWord,
+  seen: number,
+): Copy | typeof RECLAIMED | typeof GUARDS_FULL {
+  let expected = seen;
   for (;;) {
     if (generationOf(expected) !== handle.generation) return RECLAIMED;
     if ((expected & MAX_GUARDS) === MAX_GUARDS) return GUARDS_FULL;
-    const seen = memory.compareExchange(
+    const found = memory.compareExchange(
       handle.refcount,
       expected,
       expected + 1,
     );
-    if (seen === expected) {
+    if (found === expected) {
       handle.seen = expected + 1;
       return (expected >>> 31) as Copy;
     }
-    expected = seen;
+    expected = found;
   }
 }
 
@@ -144,19 +165,42 @@ export function leaveGuard(
   handle: HandleWord,
   copy: Copy,
 ): typeof LEFT | typeof LEFT_RESIDUAL | typeof RECLAIMED {
-  let expected = handle.seen;
+  const expected = handle.seen;
+  if ((expected >>> 31) === copy) {
+    const seen = memory.compareExchange(
+      handle.refcount,
+      expected,
+      expected - 1,
+    );
+    if (seen === expected) {
+      handle.seen = expected - 1;
+      return LEFT;
+    }
+    return leaveAgain(memory, handle, copy, seen);
+  }
+  return leaveAgain(memory, handle, copy, expected);
+}
+
+/** `leaveGuard` for a residual guard, or after the writer changed the word. */
+function leaveAgain(
+  memory: Memory,
+  handle: HandleWord,
+  copy: Copy,
+  seen: number,
+): typeof LEFT | typeof LEFT_RESIDUAL | typeof RECLAIMED {
+  let expected = seen;
   for (;;) {
     if (generationOf(expected) !== handle.generation) return RECLAIMED;
     const residual = (expected >>> 31) !== copy;
     const next = expected - (residual ? RESIDUAL_ONE + 1 : 1);
-    const seen = memory.compareExchange(handle.refcount, expected, next);
-    if (seen === expected) {
+    const found = memory.compareExchange(handle.refcount, expected, next);
+    if (found === expected) {
       handle.seen = next;
       if (!residual) return LEFT;
       handle.departures++;
       return LEFT_RESIDUAL;
     }
-    expected = seen;
+    expected = found;
   }
 }
 
@@ -432,10 +476,16 @@ export function* reclaimReader(
     for (;;) {
       yield;
       const next = (word & COPY_BIT) |
-        (((generationOf(word) + 1) & GENERATION_MASK) << GENERATION_SHIFT);
+        ((generationOf(word) + 1) << GENERATION_SHIFT);
       const seen = memory.compareExchange(base + S_REFCOUNT, word, next);
       if (seen === word) break;
       word = seen;
+    }
+    // The last generation is never given to a handle: a slot that reaches
+    // it is never used again, and no handle reclaimed from it can match.
+    if (generationOf(word) + 1 === GENERATION_MASK) {
+      yield;
+      memory.store(base + S_STATE, SLOT_RETIRED);
     }
     owed.departures += residualIn(word);
     return residualIn(word);

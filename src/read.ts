@@ -379,8 +379,8 @@ function unusable(state: ReaderState, action: string): TypeError {
 }
 
 /**
- * Enters a guard on the handle, taking new views first if the writer grew
- * the buffer. Returns the copy to read. Either it enters and returns, or it
+ * Enters a guard on the handle, then takes new views if the writer grew the
+ * buffer. Returns the copy to read. Either it enters and returns, or it
  * throws with nothing entered.
  */
 function enter<K, V>(
@@ -393,7 +393,6 @@ function enter<K, V>(
   if (state.departures !== 0) {
     runBlocking(control, departResidual(control, state));
   }
-  if (views.i32[H_BUFFER_WORDS] !== views.words) views.remap();
   const copy = enterGuard(control, state);
   if (copy < 0) {
     if (copy === RECLAIMED) {
@@ -408,7 +407,8 @@ function enter<K, V>(
     try {
       views.remap();
     } catch (error) {
-      left(context, state, leaveGuard(control, state, copy as Copy));
+      const result = leaveGuard(control, state, copy as Copy);
+      if (result !== LEFT) left(context, state, result);
       throw error;
     }
   }
@@ -426,7 +426,6 @@ function left<K, V>(
   state: ReaderState,
   result: number,
 ): void {
-  if (result === LEFT) return;
   if (result === RECLAIMED) {
     state.reclaimed = true;
     return;
@@ -516,7 +515,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     } finally {
       const result = leaveGuard(context.control, state, copy);
       state.live[copy]--;
-      left(context, state, result);
+      if (result !== LEFT) left(context, state, result);
     }
     return found ? values.finish(raw) : undefined;
   }
@@ -547,7 +546,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     } finally {
       const result = leaveGuard(context.control, state, copy);
       state.live[copy]--;
-      left(context, state, result);
+      if (result !== LEFT) left(context, state, result);
     }
     return found;
   }
@@ -652,21 +651,24 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     if (this.#released) this.#check("read the guard");
     const context = this.#context;
     const views = this.#views;
-    const at = context.keys.locate(
-      views,
-      this.#table,
-      this.#mask,
-      context.stride,
-      key,
-      context.seed,
-      "read the guard",
-    );
+    const at = context.keys.runsUserCode
+      ? this.#locateAfterUserCode(key)
+      : context.keys.locate(
+        views,
+        this.#table,
+        this.#mask,
+        context.stride,
+        key,
+        context.seed,
+        "read the guard",
+      );
     return at < 0 ? undefined : valueAt(views, context, at);
   }
 
   has(key: K): boolean {
     if (this.#released) this.#check("read the guard");
     const context = this.#context;
+    if (context.keys.runsUserCode) return this.#locateAfterUserCode(key) >= 0;
     return context.keys.locate(
       this.#views,
       this.#table,
@@ -676,6 +678,26 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
       context.seed,
       "read the guard",
     ) >= 0;
+  }
+
+  /**
+   * `locate` for keys a user codec encodes: the codec may release this very
+   * guard, after which the table may be another version's, or freed.
+   */
+  #locateAfterUserCode(key: K): number {
+    const context = this.#context;
+    const keys = context.keys;
+    const prepared = keys.prepare(key, "read the guard");
+    this.#check("read the guard");
+    const slot = keys.find(
+      this.#views,
+      this.#table,
+      this.#mask,
+      context.stride,
+      prepared,
+      keys.hash(prepared, context.seed),
+    );
+    return slot < 0 ? -1 : this.#table + context.stride * slot;
   }
 
   get size(): number {
@@ -723,7 +745,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     const result = leaveGuard(this.#context.control, state, this.#copy);
     this.#released = true;
     state.live[this.#copy]--;
-    left(this.#context, state, result);
+    if (result !== LEFT) left(this.#context, state, result);
   }
 
   [Symbol.dispose](): void {

@@ -25,7 +25,7 @@ import {
  * `timeoutMs`. Holders keep it for microseconds and run no user code, so a
  * lock held this long belongs to a thread that died holding it.
  */
-export const REGISTRY_WAIT_MS = 5_000;
+export const REGISTRY_WAIT_MS = 2_000;
 
 const PROBE_FRAMES = 160;
 
@@ -39,10 +39,18 @@ function probe(frames: number, a: number, b: number, c: number): number {
  * stack is too short for a multi-step protocol operation to finish: such an
  * operation interrupted half way would leave shared state that no one can
  * repair. The probe takes several times the frames any operation needs.
+ *
+ * @param frames How deep to probe.
  */
-export function ensureStack(): void {
-  probe(PROBE_FRAMES, 0, 1, 2);
+export function ensureStack(frames: number = PROBE_FRAMES): void {
+  probe(frames, 0, 1, 2);
 }
+
+/**
+ * Probe frames for an operation that itself runs others which probe, a few
+ * calls deeper (an update's abort or publish).
+ */
+export const OUTER_PROBE_FRAMES = 2 * PROBE_FRAMES;
 
 /**
  * Runs `steps` (a registry operation: it takes and releases the lock) to

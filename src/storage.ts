@@ -22,6 +22,8 @@ import {
 export interface KeyStorage<K, E = unknown> {
   /** Validates a key and brings it to its canonical form; throws on bad input. */
   prepare(key: unknown, action: string): E;
+  /** Whether `prepare` runs user code (a user codec's `encode`). */
+  readonly runsUserCode: boolean;
   /**
    * A prepared key in memory of the map's own: the caller's bytes (or a
    * codec's reused output buffer) may change once user code runs again.
@@ -198,6 +200,7 @@ export function typeError(
  */
 abstract class ProbedKeys<K, E> implements KeyStorage<K, E> {
   abstract prepare(key: unknown, action: string): E;
+  readonly runsUserCode: boolean = false;
   own(prepared: E): E {
     return prepared;
   }
@@ -365,6 +368,7 @@ export class StringKeys extends ProbedKeys<string, string> {
  */
 abstract class WordKeys<K> implements KeyStorage<K, number> {
   abstract prepare(key: unknown, action: string): number;
+  readonly runsUserCode = false;
   own(word: number): number {
     return word;
   }
@@ -567,14 +571,17 @@ export class BigIntKeys extends ProbedKeys<bigint, bigint> {
 export class ByteKeys<K> extends ProbedKeys<K, Uint8Array> {
   readonly #encode: (key: unknown, action: string) => Uint8Array;
   readonly #decode: (bytes: Uint8Array) => K;
+  override readonly runsUserCode: boolean;
 
   constructor(
     encode: (key: unknown, action: string) => Uint8Array,
     decode: (bytes: Uint8Array) => K,
+    runsUserCode: boolean,
   ) {
     super();
     this.#encode = encode;
     this.#decode = decode;
+    this.runsUserCode = runsUserCode;
   }
   prepare(key: unknown, action: string): Uint8Array {
     return this.#encode(key, action);

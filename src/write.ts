@@ -51,7 +51,12 @@ import {
   unlockRegistry,
   WaitTimedOut,
 } from "./protocol.ts";
-import { ensureStack, REGISTRY_WAIT_MS, runRegistry } from "./registry.ts";
+import {
+  ensureStack,
+  OUTER_PROBE_FRAMES,
+  REGISTRY_WAIT_MS,
+  runRegistry,
+} from "./registry.ts";
 import { describe, readEntryValue } from "./storage.ts";
 import {
   clearSlot,
@@ -76,7 +81,9 @@ function waitLimit(options: WaitOptions | undefined, action: string): number {
       `Cannot ${action}: options must be an object, got ${describe(options)}`,
     );
   }
-  const timeoutMs = options?.timeoutMs ?? Infinity;
+  const timeoutMs = options?.timeoutMs === undefined
+    ? Infinity
+    : options.timeoutMs;
   if (typeof timeoutMs !== "number") {
     throw new TypeError(
       `Cannot ${action}: timeoutMs must be a number of milliseconds, got ${
@@ -195,6 +202,9 @@ export class Writer<K, V> {
         `Cannot ${action}: fn must be a function, got ${describe(fn)}`,
       );
     }
+    // The abort or publish at the end runs at this depth, and probes again a
+    // few calls deeper: make sure the stack holds them before anything opens.
+    ensureStack(OUTER_PROBE_FRAMES);
     const guard = this.openGuard(options);
     const limit = options?.timeoutMs ?? REGISTRY_WAIT_MS;
     let result: T;
@@ -212,8 +222,18 @@ export class Writer<K, V> {
         `Cannot ${action}: fn returned a promise, and the batch was aborted; use updateAsync() for async functions`,
       );
     }
-    guard.publishWithin(limit);
+    this.#finishUpdate(guard, limit);
     return result;
+  }
+
+  /** Publishes an update's guard; if that fails, takes the batch back. */
+  #finishUpdate(guard: WriteGuardImpl<K, V>, timeoutMs: number): void {
+    try {
+      guard.publishWithin(timeoutMs);
+    } catch (error) {
+      if (!guard.published) guard.abort();
+      throw error;
+    }
   }
 
   async updateAsync<T>(
@@ -235,7 +255,7 @@ export class Writer<K, V> {
       if (!guard.published) guard.abort();
       throw error;
     }
-    guard.publishWithin(limit);
+    this.#finishUpdate(guard, limit);
     return result;
   }
 

@@ -133,7 +133,7 @@ export interface WriteHandle<K, V> extends Disposable {
    * Throws a `RangeError` if no open handle has that id, a `TypeError` for
    * a handle of this thread (close it instead), and a
    * {@linkcode WaitTimeoutError} if the registry lock stays held by another
-   * thread past `timeoutMs` (5 s by default).
+   * thread past `timeoutMs` (2 s by default).
    *
    * @param readerId The id of the handle to free.
    * @param options How long to wait for the registry lock.

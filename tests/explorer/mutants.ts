@@ -53,7 +53,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "reclaiming a handle leaves the slot's generation alone",
-    find: "(((generationOf(word) + 1) & GENERATION_MASK) << GENERATION_SHIFT);",
+    find: "((generationOf(word) + 1) << GENERATION_SHIFT);",
     replace: "(generationOf(word) << GENERATION_SHIFT);",
   },
   {
