@@ -205,11 +205,33 @@ function leaveAgain(
 }
 
 /**
- * Counts off the residual guards that left `handle`'s word (its
- * `departures`), waking a parked writer when the total reaches zero. Each
- * departure is recorded done right after its subtract, so an exception in
- * between loses nothing and counts nothing twice. The count may go below
- * zero while the writer is still adding up the residual guards of a
+ * Counts one residual departure that `handle` owes off the shared residual
+ * count. Returns whether it was the last one, when a parked writer needs
+ * {@linkcode wakeWriter}. Its one shared step is the subtract, and the
+ * record follows at once, so an exception loses nothing and counts nothing
+ * twice. A caller right after `leaveGuard` calls it at the same depth, so
+ * the stack that held the leave holds it too.
+ */
+export function departOne(
+  memory: Memory,
+  handle: { departures: number },
+): boolean {
+  const before = memory.sub(C_RESIDUAL, 1);
+  handle.departures--;
+  return before === 1;
+}
+
+/** Wakes the writer if it is parked waiting for residual guards. */
+export function* wakeWriter(memory: Memory): Generator<Step, void> {
+  if (memory.load(C_WRITER_PARKED) === 0) return;
+  yield;
+  memory.notify(C_RESIDUAL, 1);
+}
+
+/**
+ * Counts off every residual departure `handle` owes (its `departures`),
+ * waking a parked writer when the total reaches zero. The count may go
+ * below zero while the writer is still adding up the residual guards of a
  * publish; the departure that brings it to exactly zero is the last.
  */
 export function* departResidual(
@@ -217,13 +239,9 @@ export function* departResidual(
   handle: { departures: number },
 ): Generator<Step, void> {
   while (handle.departures > 0) {
-    const before = memory.sub(C_RESIDUAL, 1);
-    handle.departures--;
-    if (before !== 1) continue;
+    if (!departOne(memory, handle)) continue;
     yield;
-    if (memory.load(C_WRITER_PARKED) === 0) continue;
-    yield;
-    memory.notify(C_RESIDUAL, 1);
+    yield* wakeWriter(memory);
   }
 }
 

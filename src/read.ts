@@ -26,15 +26,18 @@ import {
 } from "./layout.ts";
 import {
   type Copy,
+  departOne,
   departResidual,
   enterGuard,
   leaveGuard,
   LEFT,
+  LEFT_RESIDUAL,
   MAX_GUARDS,
   RECLAIMED,
   registerReader,
   runBlocking,
   unregisterReader,
+  wakeWriter,
 } from "./protocol.ts";
 import { runRegistry } from "./registry.ts";
 import { descriptor, readTable } from "./table.ts";
@@ -408,7 +411,10 @@ function enter<K, V>(
       views.remap();
     } catch (error) {
       const result = leaveGuard(control, state, copy as Copy);
-      if (result !== LEFT) left(context, state, result);
+      if (result !== LEFT) {
+        const last = result === LEFT_RESIDUAL && departOne(control, state);
+        afterLeave(context, state, result, last);
+      }
       throw error;
     }
   }
@@ -416,21 +422,24 @@ function enter<K, V>(
 }
 
 /**
- * What follows a guard's leaving its handle's word (`result` of
- * `leaveGuard`): counting off a residual guard, or noting that the handle
- * was reclaimed. Called once the caller's own bookkeeping says the guard
- * left, so that an exception here loses nothing.
+ * What follows a guard's leaving its handle's word, `result` of
+ * `leaveGuard` (not {@linkcode LEFT}): noting that the handle was
+ * reclaimed, or waking the writer after the last residual departure. The
+ * caller counts a residual departure off with `departOne` itself, at the
+ * depth of its `leaveGuard`, so that the stack that held the leave holds
+ * the count-off too; a wake-up lost here costs the writer one wait slice.
  */
-function left<K, V>(
+function afterLeave<K, V>(
   context: MapContext<K, V>,
   state: ReaderState,
   result: number,
+  last: boolean,
 ): void {
   if (result === RECLAIMED) {
     state.reclaimed = true;
-    return;
+  } else if (last) {
+    runBlocking(context.control, wakeWriter(context.control));
   }
-  runBlocking(context.control, departResidual(context.control, state));
 }
 
 /** Registers a new read handle of a map in this thread. */
@@ -513,9 +522,13 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         raw = values.rawAt(views, keys, table + stride * slot);
       }
     } finally {
-      const result = leaveGuard(context.control, state, copy);
+      const control = context.control;
+      const result = leaveGuard(control, state, copy);
       state.live[copy]--;
-      if (result !== LEFT) left(context, state, result);
+      if (result !== LEFT) {
+        const last = result === LEFT_RESIDUAL && departOne(control, state);
+        afterLeave(context, state, result, last);
+      }
     }
     return found ? values.finish(raw) : undefined;
   }
@@ -544,9 +557,13 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         hash,
       ) >= 0;
     } finally {
-      const result = leaveGuard(context.control, state, copy);
+      const control = context.control;
+      const result = leaveGuard(control, state, copy);
       state.live[copy]--;
-      if (result !== LEFT) left(context, state, result);
+      if (result !== LEFT) {
+        const last = result === LEFT_RESIDUAL && departOne(control, state);
+        afterLeave(context, state, result, last);
+      }
     }
     return found;
   }
@@ -742,10 +759,13 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     // so an exception (out of stack) leaves the guard either live, to be
     // released again, or fully left.
     const state = this.#state;
-    const result = leaveGuard(this.#context.control, state, this.#copy);
+    const control = this.#context.control;
+    const result = leaveGuard(control, state, this.#copy);
     this.#released = true;
     state.live[this.#copy]--;
-    if (result !== LEFT) left(this.#context, state, result);
+    if (result === LEFT) return;
+    const last = result === LEFT_RESIDUAL && departOne(control, state);
+    afterLeave(this.#context, state, result, last);
   }
 
   [Symbol.dispose](): void {

@@ -320,10 +320,13 @@ export class Writer<K, V> {
   #timedOut(error: unknown, action: string, timeoutMs: number): unknown {
     if (!(error instanceof WaitTimedOut)) return error;
     const readers = residualHandles(this.context.control);
+    const holders = readers.length === 0
+      ? "guards that left without counting themselves off (their thread still owes it)"
+      : `guards of read handle${readers.length === 1 ? "" : "s"} ${
+        readers.join(", ")
+      }`;
     return new WaitTimeoutError(
-      `Cannot ${action}: after ${timeoutMs} ms, guards of read handle${
-        readers.length === 1 ? "" : "s"
-      } ${readers.join(", ")} still read the old copy`,
+      `Cannot ${action}: after ${timeoutMs} ms, ${holders} still hold the old copy`,
       readers,
     );
   }

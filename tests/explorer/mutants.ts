@@ -23,8 +23,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: 'the "last residual reader" test is off by one',
-    find: "if (before !== 1) continue;",
-    replace: "if (before !== 2) continue;",
+    find: "return before === 1;",
+    replace: "return before === 2;",
   },
   {
     name: "publish never adds the residual guards",
