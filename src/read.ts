@@ -31,7 +31,6 @@ import {
   enterGuard,
   leaveGuard,
   LEFT,
-  LEFT_RESIDUAL,
   MAX_GUARDS,
   RECLAIMED,
   registerReader,
@@ -411,10 +410,7 @@ function enter<K, V>(
       views.remap();
     } catch (error) {
       const result = leaveGuard(control, state, copy as Copy);
-      if (result !== LEFT) {
-        const last = result === LEFT_RESIDUAL && departOne(control, state);
-        afterLeave(context, state, result, last);
-      }
+      if (result !== LEFT) settleLeave(context, state, result);
       throw error;
     }
   }
@@ -422,22 +418,22 @@ function enter<K, V>(
 }
 
 /**
- * What follows a guard's leaving its handle's word, `result` of
+ * What follows a guard's leaving its handle's word, given `result` of
  * `leaveGuard` (not {@linkcode LEFT}): noting that the handle was
- * reclaimed, or waking the writer after the last residual departure. The
- * caller counts a residual departure off with `departOne` itself, at the
- * depth of its `leaveGuard`, so that the stack that held the leave holds
- * the count-off too; a wake-up lost here costs the writer one wait slice.
+ * reclaimed, or counting a residual guard off and waking the writer after
+ * the last. Called right after `leaveGuard` by the same caller, once its
+ * local bookkeeping is done: its calls go no deeper than the leave's did,
+ * so the stack that held the leave holds the count-off too. A wake-up lost
+ * to an exception costs the writer one wait slice.
  */
-function afterLeave<K, V>(
+function settleLeave<K, V>(
   context: MapContext<K, V>,
   state: ReaderState,
   result: number,
-  last: boolean,
 ): void {
   if (result === RECLAIMED) {
     state.reclaimed = true;
-  } else if (last) {
+  } else if (departOne(context.control, state)) {
     runBlocking(context.control, wakeWriter(context.control));
   }
 }
@@ -522,13 +518,9 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         raw = values.rawAt(views, keys, table + stride * slot);
       }
     } finally {
-      const control = context.control;
-      const result = leaveGuard(control, state, copy);
+      const result = leaveGuard(context.control, state, copy);
       state.live[copy]--;
-      if (result !== LEFT) {
-        const last = result === LEFT_RESIDUAL && departOne(control, state);
-        afterLeave(context, state, result, last);
-      }
+      if (result !== LEFT) settleLeave(context, state, result);
     }
     return found ? values.finish(raw) : undefined;
   }
@@ -557,13 +549,9 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         hash,
       ) >= 0;
     } finally {
-      const control = context.control;
-      const result = leaveGuard(control, state, copy);
+      const result = leaveGuard(context.control, state, copy);
       state.live[copy]--;
-      if (result !== LEFT) {
-        const last = result === LEFT_RESIDUAL && departOne(control, state);
-        afterLeave(context, state, result, last);
-      }
+      if (result !== LEFT) settleLeave(context, state, result);
     }
     return found;
   }
@@ -763,9 +751,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     const result = leaveGuard(control, state, this.#copy);
     this.#released = true;
     state.live[this.#copy]--;
-    if (result === LEFT) return;
-    const last = result === LEFT_RESIDUAL && departOne(control, state);
-    afterLeave(this.#context, state, result, last);
+    if (result !== LEFT) settleLeave(this.#context, state, result);
   }
 
   [Symbol.dispose](): void {
