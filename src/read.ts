@@ -391,30 +391,39 @@ function enter<K, V>(
   state: ReaderState,
   action: string,
 ): Copy {
-  const control = context.control;
-  if (state.departures !== 0) {
-    runBlocking(control, departResidual(control, state));
-  }
-  const copy = enterGuard(control, state);
-  if (copy < 0) {
-    if (copy === RECLAIMED) {
-      state.reclaimed = true;
-      throw unusable(state, action);
-    }
-    throw new RangeError(
-      `Cannot ${action}: the read handle already holds ${MAX_GUARDS} live guards, the most one handle can hold; release some, or clone() another handle`,
-    );
-  }
+  const copy = enterGuard(context.control, state);
+  if (copy < 0) refuseGuard(state, copy, action);
   if (views.i32[H_BUFFER_WORDS] !== views.words) {
-    try {
-      views.remap();
-    } catch (error) {
-      const result = leaveGuard(control, state, copy as Copy);
-      if (result !== LEFT) settleLeave(context, state, result);
-      throw error;
-    }
+    remapEntered(context, views, state, copy as Copy);
   }
   return copy as Copy;
+}
+
+/** Throws for a guard that `enterGuard` refused (`why`). */
+function refuseGuard(state: ReaderState, why: number, action: string): never {
+  if (why === RECLAIMED) {
+    state.reclaimed = true;
+    throw unusable(state, action);
+  }
+  throw new RangeError(
+    `Cannot ${action}: the read handle already holds ${MAX_GUARDS} live guards, the most one handle can hold; release some, or clone() another handle`,
+  );
+}
+
+/** New views after the writer grew the buffer; leaves the guard if that fails. */
+function remapEntered<K, V>(
+  context: MapContext<K, V>,
+  views: MapViews,
+  state: ReaderState,
+  copy: Copy,
+): void {
+  try {
+    views.remap();
+  } catch (error) {
+    const result = leaveGuard(context.control, state, copy);
+    if (result !== LEFT) settleLeave(context, state, result);
+    throw error;
+  }
 }
 
 /**
@@ -433,9 +442,14 @@ function settleLeave<K, V>(
 ): void {
   if (result === RECLAIMED) {
     state.reclaimed = true;
-  } else if (departOne(context.control, state)) {
-    runBlocking(context.control, wakeWriter(context.control));
+    return;
   }
+  // This departure, and any an exception left owed before.
+  let last = false;
+  while (state.departures > 0) {
+    if (departOne(context.control, state)) last = true;
+  }
+  if (last) runBlocking(context.control, wakeWriter(context.control));
 }
 
 /** Registers a new read handle of a map in this thread. */
