@@ -507,7 +507,10 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     // and a user codec decodes the value after it: no user code runs inside.
     const keys = context.keys;
     const prepared = keys.prepare(key, action);
-    if (state.closed || state.reclaimed) throw unusable(state, action);
+    // A user codec's encode may have closed the handle.
+    if (keys.runsUserCode && (state.closed || state.reclaimed)) {
+      throw unusable(state, action);
+    }
     const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
     const copy = enter(context, views, state, action);
@@ -546,7 +549,10 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const context = this.#context;
     const keys = context.keys;
     const prepared = keys.prepare(key, action);
-    if (state.closed || state.reclaimed) throw unusable(state, action);
+    // A user codec's encode may have closed the handle.
+    if (keys.runsUserCode && (state.closed || state.reclaimed)) {
+      throw unusable(state, action);
+    }
     const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
     const copy = enter(context, views, state, action);

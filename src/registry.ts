@@ -27,7 +27,7 @@ import {
  */
 export const REGISTRY_WAIT_MS = 2_000;
 
-const PROBE_FRAMES = 160;
+const PROBE_FRAMES = 40;
 
 function probe(frames: number, a: number, b: number, c: number): number {
   if (frames === 0) return a + b + c;

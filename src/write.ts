@@ -555,21 +555,25 @@ export class Writer<K, V> {
     }
   }
 
-  /** The checked form of `key`, owned by the map, and its hash. */
-  #keyOf(key: K, action: string): { prepared: unknown; hash: number } {
+  /** The hash of the key `#ownKey` last returned. */
+  #hash = 0;
+
+  /**
+   * The checked form of `key`, owned by the map; its hash is left in
+   * `#hash`. User code runs here and in the decodes below, with changes
+   * refused, so none of it can end the guard: the checks made when an
+   * operation starts still hold when it changes the table.
+   */
+  #ownKey(key: K, action: string): unknown {
     const prepared = this.#prepareKey(key, action);
-    return {
-      prepared,
-      hash: this.context.keys.hash(prepared, this.context.seed),
-    };
+    this.#hash = this.context.keys.hash(prepared, this.context.seed);
+    return prepared;
   }
 
   get(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
     const action = "read the write guard";
     this.#checkUsable(guard, action);
-    const { prepared, hash } = this.#keyOf(key, action);
-    this.#checkUsable(guard, action);
-    const slot = this.#slotOf(prepared, hash);
+    const slot = this.#slotOf(this.#ownKey(key, action), this.#hash);
     if (slot < 0) return undefined;
     return this.#decode(this.#entryAt(slot));
   }
@@ -577,9 +581,7 @@ export class Writer<K, V> {
   has(guard: WriteGuardImpl<K, V>, key: K): boolean {
     const action = "read the write guard";
     this.#checkUsable(guard, action);
-    const { prepared, hash } = this.#keyOf(key, action);
-    this.#checkUsable(guard, action);
-    return this.#slotOf(prepared, hash) >= 0;
+    return this.#slotOf(this.#ownKey(key, action), this.#hash) >= 0;
   }
 
   size(guard: WriteGuardImpl<K, V>): number {
@@ -631,12 +633,11 @@ export class Writer<K, V> {
   insert(guard: WriteGuardImpl<K, V>, key: K, value: V): V | undefined {
     const action = "insert into the map";
     this.#checkWritable(guard, action);
-    const { prepared, hash } = this.#keyOf(key, action);
+    const prepared = this.#ownKey(key, action);
+    const hash = this.#hash;
     const preparedValue = this.#prepareValue(value, action);
-    this.#checkWritable(guard, action);
     const slot = this.#slotOf(prepared, hash);
     const previous = slot < 0 ? undefined : this.#decode(this.#entryAt(slot));
-    this.#checkWritable(guard, action);
     this.#put(prepared, preparedValue, hash, slot, action);
     return previous;
   }
@@ -644,9 +645,9 @@ export class Writer<K, V> {
   set(guard: WriteGuardImpl<K, V>, key: K, value: V): void {
     const action = "set an entry of the map";
     this.#checkWritable(guard, action);
-    const { prepared, hash } = this.#keyOf(key, action);
+    const prepared = this.#ownKey(key, action);
+    const hash = this.#hash;
     const preparedValue = this.#prepareValue(value, action);
-    this.#checkWritable(guard, action);
     this.#put(
       prepared,
       preparedValue,
@@ -668,17 +669,12 @@ export class Writer<K, V> {
         `Cannot ${action}: update must be a function, got ${typeof update}`,
       );
     }
-    const { prepared, hash } = this.#keyOf(key, action);
-    this.#checkWritable(guard, action);
-    let slot = this.#slotOf(prepared, hash);
+    const prepared = this.#ownKey(key, action);
+    const hash = this.#hash;
+    const slot = this.#slotOf(prepared, hash);
     if (slot < 0) return undefined;
     const previous = this.#decode(this.#entryAt(slot));
     const preparedValue = this.#prepareValue(previous, action, update);
-    this.#checkWritable(guard, action);
-    // User code ran since the probe; nothing it could do changes the table,
-    // but the probe is cheap and makes that not matter.
-    slot = this.#slotOf(prepared, hash);
-    if (slot < 0) return undefined;
     this.#put(prepared, preparedValue, hash, slot, action);
     return previous;
   }
@@ -686,22 +682,17 @@ export class Writer<K, V> {
   remove(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
     const action = "remove from the map";
     this.#checkWritable(guard, action);
-    const { prepared, hash } = this.#keyOf(key, action);
-    this.#checkWritable(guard, action);
-    const slot = this.#slotOf(prepared, hash);
+    const slot = this.#slotOf(this.#ownKey(key, action), this.#hash);
     if (slot < 0) return undefined;
     const previous = this.#decode(this.#entryAt(slot));
-    this.#checkWritable(guard, action);
-    this.#drop(this.#slotOf(prepared, hash));
+    this.#drop(slot);
     return previous;
   }
 
   delete(guard: WriteGuardImpl<K, V>, key: K): boolean {
     const action = "delete from the map";
     this.#checkWritable(guard, action);
-    const { prepared, hash } = this.#keyOf(key, action);
-    this.#checkWritable(guard, action);
-    const slot = this.#slotOf(prepared, hash);
+    const slot = this.#slotOf(this.#ownKey(key, action), this.#hash);
     if (slot < 0) return false;
     this.#drop(slot);
     return true;
