@@ -513,18 +513,28 @@ export function* reclaimReader(
   return outstanding;
 }
 
-/** The ids of the handles whose guards the writer's wait is still waiting for. */
-export function residualHandles(memory: Memory): number[] {
+/** The ids of the open handles whose slot passes `test` (given its first word). */
+function openHandles(
+  memory: Memory,
+  test: (base: number) => boolean,
+): number[] {
   const ids: number[] = [];
   const used = memory.load(C_SLOTS_USED);
   for (let slot = 0; slot < used; slot++) {
     const base = slotBase(slot);
-    if (
-      memory.load(base + S_STATE) === SLOT_IN_USE &&
-      residualIn(memory.load(base + S_REFCOUNT)) > 0
-    ) ids.push(handleId(memory, slot));
+    if (memory.load(base + S_STATE) === SLOT_IN_USE && test(base)) {
+      ids.push(handleId(memory, slot));
+    }
   }
   return ids;
+}
+
+/** The ids of the handles whose guards the writer's wait is still waiting for. */
+export function residualHandles(memory: Memory): number[] {
+  return openHandles(
+    memory,
+    (base) => residualIn(memory.load(base + S_REFCOUNT)) > 0,
+  );
 }
 
 /** The id of the handle registered in `slot` now. */
@@ -534,16 +544,7 @@ export function handleId(memory: Memory, slot: number): number {
 
 /** The ids of the open handles registered by the thread tagged `owner`. */
 export function handlesOf(memory: Memory, owner: number): number[] {
-  const ids: number[] = [];
-  const used = memory.load(C_SLOTS_USED);
-  for (let slot = 0; slot < used; slot++) {
-    const base = slotBase(slot);
-    if (
-      memory.load(base + S_STATE) === SLOT_IN_USE &&
-      memory.load(base + S_OWNER) === owner
-    ) ids.push(handleId(memory, slot));
-  }
-  return ids;
+  return openHandles(memory, (base) => memory.load(base + S_OWNER) === owner);
 }
 
 /**

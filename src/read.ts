@@ -673,27 +673,19 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   }
 
   get(key: K): V | undefined {
-    if (this.#released) this.#check("read the guard");
-    const context = this.#context;
-    const views = this.#views;
-    const at = context.keys.runsUserCode
-      ? this.#locateAfterUserCode(key)
-      : context.keys.locate(
-        views,
-        this.#table,
-        this.#mask,
-        context.stride,
-        key,
-        context.seed,
-        "read the guard",
-      );
-    return at < 0 ? undefined : valueAt(views, context, at);
+    const at = this.#locate(key);
+    return at < 0 ? undefined : valueAt(this.#views, this.#context, at);
   }
 
   has(key: K): boolean {
+    return this.#locate(key) >= 0;
+  }
+
+  /** The word offset of `key`'s slot in this snapshot, or -1. */
+  #locate(key: K): number {
     if (this.#released) this.#check("read the guard");
     const context = this.#context;
-    if (context.keys.runsUserCode) return this.#locateAfterUserCode(key) >= 0;
+    if (context.keys.runsUserCode) return this.#locateAfterUserCode(key);
     return context.keys.locate(
       this.#views,
       this.#table,
@@ -702,7 +694,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
       key,
       context.seed,
       "read the guard",
-    ) >= 0;
+    );
   }
 
   /**
