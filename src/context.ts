@@ -8,7 +8,13 @@
  */
 
 import type { Codec } from "./codecs.ts";
-import { H_MAP_ID, H_SEED, heapStart, type MapViews } from "./layout.ts";
+import {
+  C_NEXT_TAG,
+  H_MAP_ID,
+  H_SEED,
+  heapStart,
+  type MapViews,
+} from "./layout.ts";
 import { AtomicsMemory } from "./memory.ts";
 import {
   type KeyStorage,
@@ -49,6 +55,12 @@ export interface MapContext<K, V> {
   readonly mapId: string;
   /** Words per table slot: 4 when slots keep word-sized values, else 2. */
   readonly stride: number;
+  /**
+   * The tag this context records in the registry lock while it holds it,
+   * and in the slots of the handles it registers: unique in the map, never
+   * 0, handed out by the map itself so that two threads never share one.
+   */
+  readonly tag: number;
 }
 
 /**
@@ -78,13 +90,6 @@ export function removeLocalReader(mapId: string, reader: ReaderState): void {
   if (readers.size === 0) localReaders.delete(mapId);
 }
 
-/**
- * A random tag of this thread, never 0: recorded in the registry slots it
- * claims and in the registry lock while it holds it.
- */
-export const THREAD_TAG: number = crypto.getRandomValues(new Int32Array(1))[0] |
-  1;
-
 /** Builds the context of a map whose header is already written. */
 export function mapContext<K, V>(
   buffer: SharedArrayBuffer,
@@ -109,6 +114,7 @@ export function mapContext<K, V>(
     maxReaders,
     mapId: `${words[H_MAP_ID]}:${words[H_MAP_ID + 1]}`,
     stride: slotStride(values),
+    tag: control.add(C_NEXT_TAG, 1) + 1,
   };
 }
 

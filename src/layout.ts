@@ -62,6 +62,8 @@ export const C_REGISTRY_LOCK = 34;
 export const C_REGISTRY_OWNER = 37;
 /** Counts registry lock acquisitions: a holder that never moves it on is stuck. */
 export const C_REGISTRY_EPOCH = 38;
+/** Hands out the tags that registry operations record (see `MapContext.tag`). */
+export const C_NEXT_TAG = 39;
 /** One past the highest registry slot ever used. */
 export const C_SLOTS_USED = 35;
 /** Number of publishes so far: the version readers of the current copy see. */

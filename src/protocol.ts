@@ -296,8 +296,10 @@ export function* lockRegistry(
       seen = memory.exchange(C_REGISTRY_LOCK, CONTENDED);
     }
   }
-  memory.store(C_REGISTRY_OWNER, owner);
+  // The epoch moves on before the owner is recorded, so that no one can
+  // pair this owner with the epoch of the holder before.
   memory.add(C_REGISTRY_EPOCH, 1);
+  memory.store(C_REGISTRY_OWNER, owner);
 }
 
 /** Releases the registry lock, waking one waiter if there may be any. */
@@ -435,7 +437,7 @@ export function* registerReader(
     const word = (memory.load(H_CURRENT_COPY) << 31) |
       (generation << GENERATION_SHIFT);
     memory.store(base + S_REFCOUNT, word);
-    const registrations = memory.add(base + S_REGISTRATIONS, 1);
+    const registrations = memory.add(base + S_REGISTRATIONS, 1) >>> 0;
     memory.store(base + S_OWNER, owner);
     memory.store(base + S_STATE, SLOT_IN_USE);
     if (slot >= memory.load(C_SLOTS_USED)) {
@@ -457,11 +459,23 @@ export function* registerReader(
   }
 }
 
+/**
+ * The state of a slot whose handle leaves: free, or retired once its
+ * registration count (an unsigned word) has no next value, so that ids stay
+ * unique over the map's life.
+ */
+function freedState(memory: Memory, base: number): number {
+  return (memory.load(base + S_REGISTRATIONS) >>> 0) === 0xffffffff
+    ? SLOT_RETIRED
+    : SLOT_FREE;
+}
+
 /** Whether `id` names the handle now registered in its slot. */
 function registered(memory: Memory, id: number): boolean {
   const base = slotBase(slotOfId(id));
   return memory.load(base + S_STATE) === SLOT_IN_USE &&
-    (memory.load(base + S_REGISTRATIONS) - 1) * ID_SLOTS + slotOfId(id) === id;
+    ((memory.load(base + S_REGISTRATIONS) >>> 0) - 1) * ID_SLOTS +
+          slotOfId(id) === id;
 }
 
 /**
@@ -499,6 +513,9 @@ export function* reclaimReader(
       // The last generation is never given to a handle: a slot that reaches
       // it is never used again, and no handle reclaimed from it can match.
       if (generationOf(word) + 1 === GENERATION_MASK) {
+        yield;
+        memory.store(base + S_STATE, SLOT_RETIRED);
+      } else if (freedState(memory, base) === SLOT_RETIRED) {
         yield;
         memory.store(base + S_STATE, SLOT_RETIRED);
       }
@@ -539,7 +556,8 @@ export function residualHandles(memory: Memory): number[] {
 
 /** The id of the handle registered in `slot` now. */
 export function handleId(memory: Memory, slot: number): number {
-  return (memory.load(slotBase(slot) + S_REGISTRATIONS) - 1) * ID_SLOTS + slot;
+  return ((memory.load(slotBase(slot) + S_REGISTRATIONS) >>> 0) - 1) *
+      ID_SLOTS + slot;
 }
 
 /** The ids of the open handles registered by the thread tagged `owner`. */
@@ -561,7 +579,8 @@ export function* unregisterReader(
   try {
     yield;
     if (!registered(memory, id)) return false;
-    memory.store(slotBase(slotOfId(id)) + S_STATE, SLOT_FREE);
+    const base = slotBase(slotOfId(id));
+    memory.store(base + S_STATE, freedState(memory, base));
     return true;
   } finally {
     yield* unlockRegistry(memory);

@@ -13,7 +13,6 @@ import {
   type ReaderState,
   removeLocalReader,
   TableIterator,
-  THREAD_TAG,
 } from "./context.ts";
 import { ReaderLimitError } from "./errors.ts";
 import {
@@ -440,11 +439,9 @@ function settleLeave<K, V>(
   state: ReaderState,
   result: number,
 ): void {
-  if (result === RECLAIMED) {
-    state.reclaimed = true;
-    return;
-  }
-  // This departure, and any an exception left owed before.
+  // A departure still owed when the handle was reclaimed is owed all the
+  // same: the reclaim counted off only the guards still in the word.
+  if (result === RECLAIMED) state.reclaimed = true;
   let last = false;
   while (state.departures > 0) {
     if (departOne(context.control, state)) last = true;
@@ -459,7 +456,8 @@ export function openReader<K, V>(
   const control = context.control;
   const registration = runRegistry(
     control,
-    () => registerReader(control, context.maxReaders, THREAD_TAG),
+    context.tag,
+    () => registerReader(control, context.maxReaders, context.tag),
     "open a read handle",
   );
   if (registration === null) {
@@ -611,6 +609,9 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const state = this.#state;
     if (state.closed) return;
     const context = this.#context;
+    if (state.departures !== 0) {
+      runBlocking(context.control, departResidual(context.control, state));
+    }
     if (!state.reclaimed) {
       const live = state.live[0] + state.live[1];
       if (live > 0) {
@@ -621,12 +622,10 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         );
       }
       const control = context.control;
-      if (state.departures !== 0) {
-        runBlocking(control, departResidual(control, state));
-      }
       const freed = runRegistry(
         control,
-        () => unregisterReader(control, state.id, THREAD_TAG),
+        context.tag,
+        () => unregisterReader(control, state.id, context.tag),
         "close the read handle",
       );
       if (!freed) state.reclaimed = true;
@@ -649,7 +648,10 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   readonly #mask: number;
   #released = false;
 
-  /** Enters the guard, last: a guard object exists before its guard counts. */
+  /**
+   * Enters the guard once the object exists, so that a counted guard always
+   * has an object to release it; what follows the enter only reads.
+   */
   constructor(
     context: MapContext<K, V>,
     views: MapViews,

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { THREAD_TAG } from "./context.ts";
 import { WaitTimeoutError } from "./errors.ts";
 import type { AtomicsMemory } from "./memory.ts";
 import {
@@ -54,14 +53,15 @@ export const OUTER_PROBE_FRAMES = 2 * PROBE_FRAMES;
 
 /**
  * Runs `steps` (a registry operation: it takes and releases the lock) to
- * completion. A lock left held by this very thread (an exception out of a
- * registry section) is taken back first. A wait for the lock longer than
- * `timeoutMs` throws a {@linkcode WaitTimeoutError} that names the holder's
- * thread and its read handles (`readers`), so that the caller can reclaim
- * them if that worker is gone.
+ * completion for the context tagged `tag`. A lock left held under this very
+ * tag (an exception out of a registry section) is taken back first. A wait
+ * for the lock longer than `timeoutMs` throws a {@linkcode WaitTimeoutError}
+ * that names the holder's read handles (`readers`), so that the caller can
+ * reclaim them if that worker is gone.
  */
 export function runRegistry<T>(
   control: AtomicsMemory,
+  tag: number,
   steps: () => Generator<Step, T>,
   action: string,
   timeoutMs = REGISTRY_WAIT_MS,
@@ -69,8 +69,7 @@ export function runRegistry<T>(
   ensureStack();
   const holder = registryHolder(control);
   if (
-    holder.owner === THREAD_TAG &&
-    breakRegistryLock(control, holder.epoch, THREAD_TAG)
+    holder.owner === tag && breakRegistryLock(control, holder.epoch, tag)
   ) {
     runBlocking(control, unlockRegistry(control));
   }
@@ -78,6 +77,37 @@ export function runRegistry<T>(
     return runBlocking(control, steps(), timeoutMs);
   } catch (error) {
     throw lockTimedOut(control, error, action, timeoutMs);
+  }
+}
+
+/**
+ * `runRegistry` for reclaiming the handles of the context tagged `gone`,
+ * which the caller says is gone: if that context holds the lock, and holds
+ * it in the same epoch for the whole wait (at least
+ * {@linkcode REGISTRY_WAIT_MS}, whatever `timeoutMs` says, since a holder
+ * that is alive keeps it for microseconds), it died inside a registry
+ * section, and the lock is taken back.
+ */
+export function runRegistryRecovering<T>(
+  control: AtomicsMemory,
+  tag: number,
+  gone: number,
+  steps: () => Generator<Step, T>,
+  action: string,
+  timeoutMs: number,
+): T {
+  const epoch = registryHolder(control).epoch;
+  try {
+    return runRegistry(control, tag, steps, action, timeoutMs);
+  } catch (error) {
+    const holder = registryHolder(control);
+    if (
+      !(error instanceof WaitTimeoutError) || timeoutMs < REGISTRY_WAIT_MS ||
+      gone === 0 || holder.owner !== gone || holder.epoch !== epoch ||
+      !breakRegistryLock(control, epoch, tag)
+    ) throw error;
+    runBlocking(control, unlockRegistry(control));
+    return runRegistry(control, tag, steps, action, timeoutMs);
   }
 }
 

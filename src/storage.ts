@@ -325,7 +325,9 @@ export class StringKeys extends ProbedKeys<string, string> {
     const length = key.length;
     const words = (length + 1) >> 1;
     let slot = homeSlot(hash, mask);
-    for (;;) {
+    // Bounded, so that a guard whose table was freed under it (a reclaimed
+    // handle's) cannot spin for ever on reused memory.
+    for (let left = mask; left >= 0; left--) {
       const at = table + stride * slot;
       const entry = i32[at + 1];
       if (entry === 0) return -1;
@@ -337,6 +339,7 @@ export class StringKeys extends ProbedKeys<string, string> {
       }
       slot = (slot + 1) & mask;
     }
+    return -1;
   }
   keyField(key: string): number {
     return key.length;
@@ -386,12 +389,15 @@ abstract class WordKeys<K> implements KeyStorage<K, number> {
   ): number {
     const i32 = views.i32;
     let slot = homeSlot(hash, mask);
-    for (;;) {
+    // Bounded, so that a guard whose table was freed under it (a reclaimed
+    // handle's) cannot spin for ever on reused memory.
+    for (let left = mask; left >= 0; left--) {
       const at = table + stride * slot;
       if (i32[at + 1] === 0) return -1;
       if (i32[at] === hash) return slot;
       slot = (slot + 1) & mask;
     }
+    return -1;
   }
   /**
    * The probe of `find` again, returning the word offset, with the hash
@@ -409,11 +415,14 @@ abstract class WordKeys<K> implements KeyStorage<K, number> {
   ): number {
     const hash = hashInt32(this.prepare(key, action), seed);
     const i32 = views.i32;
-    for (let slot = homeSlot(hash, mask);; slot = (slot + 1) & mask) {
+    let slot = homeSlot(hash, mask);
+    for (let left = mask; left >= 0; left--) {
       const at = table + stride * slot;
       if (i32[at + 1] === 0) return -1;
       if (i32[at] === hash) return at;
+      slot = (slot + 1) & mask;
     }
+    return -1;
   }
   keyField(word: number): number {
     return word;
@@ -481,7 +490,9 @@ export class NumberKeys extends ProbedKeys<number, number> {
     const i32 = views.i32;
     const f64 = views.f64;
     let slot = homeSlot(hash, mask);
-    for (;;) {
+    // Bounded, so that a guard whose table was freed under it (a reclaimed
+    // handle's) cannot spin for ever on reused memory.
+    for (let left = mask; left >= 0; left--) {
       const at = table + stride * slot;
       const entry = i32[at + 1];
       if (entry === 0) return -1;
@@ -491,6 +502,7 @@ export class NumberKeys extends ProbedKeys<number, number> {
       }
       slot = (slot + 1) & mask;
     }
+    return -1;
   }
   keyField(): number {
     return 0;
@@ -537,7 +549,9 @@ export class BigIntKeys extends ProbedKeys<bigint, bigint> {
     const i32 = views.i32;
     const i64 = views.i64;
     let slot = homeSlot(hash, mask);
-    for (;;) {
+    // Bounded, so that a guard whose table was freed under it (a reclaimed
+    // handle's) cannot spin for ever on reused memory.
+    for (let left = mask; left >= 0; left--) {
       const at = table + stride * slot;
       const entry = i32[at + 1];
       if (entry === 0) return -1;
@@ -546,6 +560,7 @@ export class BigIntKeys extends ProbedKeys<bigint, bigint> {
       }
       slot = (slot + 1) & mask;
     }
+    return -1;
   }
   keyField(): number {
     return 0;
@@ -604,7 +619,9 @@ export class ByteKeys<K> extends ProbedKeys<K, Uint8Array> {
     const u8 = views.u8;
     const length = bytes.length;
     let slot = homeSlot(hash, mask);
-    for (;;) {
+    // Bounded, so that a guard whose table was freed under it (a reclaimed
+    // handle's) cannot spin for ever on reused memory.
+    for (let left = mask; left >= 0; left--) {
       const at = table + stride * slot;
       const entry = i32[at + 1];
       if (entry === 0) return -1;
@@ -616,6 +633,7 @@ export class ByteKeys<K> extends ProbedKeys<K, Uint8Array> {
       }
       slot = (slot + 1) & mask;
     }
+    return -1;
   }
   keyField(bytes: Uint8Array): number {
     return bytes.length;

@@ -14,7 +14,6 @@ import {
   type MapContext,
   settleLocalDepartures,
   TableIterator,
-  THREAD_TAG,
 } from "./context.ts";
 import { EntryStore, NEW_ENTRY_LINKS } from "./entries.ts";
 import { DeadlockError, WaitTimeoutError } from "./errors.ts";
@@ -37,18 +36,16 @@ import {
 import { OpLog } from "./oplog.ts";
 import {
   awaitResidualReaders,
-  breakRegistryLock,
   type Copy,
   departResidual,
+  handleId,
   publishCopy,
   reclaimReader,
-  registryHolder,
   residualHandles,
   residualReaders,
   runAsync,
   runBlocking,
   slotOfId,
-  unlockRegistry,
   WaitTimedOut,
 } from "./protocol.ts";
 import {
@@ -56,6 +53,7 @@ import {
   OUTER_PROBE_FRAMES,
   REGISTRY_WAIT_MS,
   runRegistry,
+  runRegistryRecovering,
 } from "./registry.ts";
 import { describe, readEntryValue } from "./storage.ts";
 import {
@@ -177,8 +175,16 @@ export class Writer<K, V> {
   async openGuardAsync(options?: WaitOptions): Promise<WriteGuardImpl<K, V>> {
     const action = "open a write guard";
     this.#checkCanOpen(action);
-    await this.#synchronizeAsync(action, waitLimit(options, action));
-    this.#checkCanOpen(action);
+    const timeoutMs = waitLimit(options, action);
+    // Opening, from the first check until the guard exists: otherwise code
+    // that runs while this waits could publish a batch that this guard
+    // would then write over without its replay.
+    this.#opening = true;
+    try {
+      await this.#synchronizeAsync(action, timeoutMs);
+    } finally {
+      this.#opening = false;
+    }
     return this.#guard = new WriteGuardImpl(this);
   }
 
@@ -189,10 +195,13 @@ export class Writer<K, V> {
 
   async synchronizeAsync(options?: WaitOptions): Promise<void> {
     this.#checkCanOpen("synchronize");
-    await this.#synchronizeAsync(
-      "synchronize",
-      waitLimit(options, "synchronize"),
-    );
+    const timeoutMs = waitLimit(options, "synchronize");
+    this.#opening = true;
+    try {
+      await this.#synchronizeAsync("synchronize", timeoutMs);
+    } finally {
+      this.#opening = false;
+    }
   }
 
   update<T>(fn: (guard: WriteGuard<K, V>) => T, options?: WaitOptions): T {
@@ -299,6 +308,7 @@ export class Writer<K, V> {
     this.#replay();
   }
 
+  /** The async wait and replay; the caller holds `#opening` meanwhile. */
   async #synchronizeAsync(action: string, timeoutMs: number): Promise<void> {
     if (!this.#unsynchronized) return;
     const control = this.context.control;
@@ -306,13 +316,10 @@ export class Writer<K, V> {
     if (this.#owed.departures > 0) {
       runBlocking(control, departResidual(control, this.#owed));
     }
-    this.#opening = true;
     try {
       await runAsync(control, awaitResidualReaders(control), timeoutMs);
     } catch (error) {
       throw this.#timedOut(error, action, timeoutMs);
-    } finally {
-      this.#opening = false;
     }
     this.#replay();
   }
@@ -340,10 +347,12 @@ export class Writer<K, V> {
     const timeoutMs = options?.timeoutMs === undefined
       ? REGISTRY_WAIT_MS
       : limit;
-    if (
-      typeof readerId !== "number" || !Number.isSafeInteger(readerId) ||
-      readerId < 0
-    ) {
+    if (typeof readerId !== "number") {
+      throw new TypeError(
+        `Cannot ${action}: the id must be a number, got ${describe(readerId)}`,
+      );
+    }
+    if (!Number.isSafeInteger(readerId) || readerId < 0) {
       throw new RangeError(
         `Cannot ${action}: no read handle with id ${
           describe(readerId)
@@ -357,29 +366,26 @@ export class Writer<K, V> {
       );
     }
     const slot = slotOfId(readerId);
-    const owner = slot < this.context.maxReaders
+    if (slot >= this.context.maxReaders) {
+      throw new RangeError(
+        `Cannot ${action}: no read handle with id ${readerId} is open`,
+      );
+    }
+    // The tag of the context that registered the handle, if `readerId` is
+    // still the handle in its slot (read without the lock: only a hint for
+    // taking back a lock that context left held).
+    const gone = handleId(control, slot) === readerId
       ? control.load(slotBase(slot) + S_OWNER)
       : 0;
-    const reclaim = () =>
-      reclaimReader(control, readerId, THREAD_TAG, this.#owed);
-    let outstanding: number;
-    const epoch = registryHolder(control).epoch;
-    try {
-      outstanding = slot < this.context.maxReaders
-        ? runRegistry(control, reclaim, action, timeoutMs)
-        : -1;
-    } catch (error) {
-      // A lock held all along by the reclaimed handle's own thread: that
-      // thread died inside a registry operation. Take the lock back.
-      const holder = registryHolder(control);
-      if (
-        !(error instanceof WaitTimeoutError) || owner === 0 ||
-        holder.owner !== owner || holder.epoch !== epoch ||
-        !breakRegistryLock(control, epoch, THREAD_TAG)
-      ) throw error;
-      runBlocking(control, unlockRegistry(control));
-      outstanding = runRegistry(control, reclaim, action, timeoutMs);
-    }
+    const tag = this.context.tag;
+    const outstanding = runRegistryRecovering(
+      control,
+      tag,
+      gone,
+      () => reclaimReader(control, readerId, tag, this.#owed),
+      action,
+      timeoutMs,
+    );
     if (outstanding < 0) {
       throw new RangeError(
         `Cannot ${action}: no read handle with id ${readerId} is open`,
@@ -418,9 +424,11 @@ export class Writer<K, V> {
       return;
     }
     const control = this.context.control;
+    const tag = this.context.tag;
     runRegistry(
       control,
-      () => publishCopy(control, THREAD_TAG),
+      tag,
+      () => publishCopy(control, tag),
       "publish the write guard",
       timeoutMs,
     );

@@ -127,11 +127,14 @@ export interface WriteHandle<K, V> extends Disposable {
    * the map's life, so a stale id never reclaims a newer handle.
    *
    * If the registry lock is held by the reclaimed handle's thread and does
-   * not move for the whole wait, that thread died inside a registry
-   * operation: the lock is taken back.
+   * not move for the whole wait (a wait of at least 2 s: a `timeoutMs` below
+   * that never takes the lock back), that thread died inside a registry
+   * operation (a runtime whose `terminate()` interrupts running code, such
+   * as Node's, can do that): the lock is taken back.
    *
-   * Throws a `RangeError` if no open handle has that id, a `TypeError` for
-   * a handle of this thread (close it instead), and a
+   * Throws a `TypeError` for an id that is not a number, a `RangeError` if
+   * no open handle has that id, a `TypeError` for a handle of this thread
+   * (close it instead), and a
    * {@linkcode WaitTimeoutError} if the registry lock stays held by another
    * thread past `timeoutMs` (2 s by default).
    *
@@ -267,13 +270,14 @@ export interface WaitOptions {
  * Exclusive write access to a map. Changes go to the writer's own copy:
  * the guard sees them at once, readers when the guard is published (by
  * `publish()` or by disposing it, for example at the end of a `using`
- * block). After that, every method but `publish()` and disposal throws.
+ * block). After that, every method but `publish()`, `abort()` and disposal
+ * throws.
  *
  * | operation | cost |
  * | --- | --- |
  * | `insert`, `replace`, `remove` | O(1) expected, plus the same again when the next guard replays it |
  * | `get`, `has`, `size` | O(1) expected |
- * | `publish()` | O(read handles); never waits for readers |
+ * | `publish()` | O(read handles); never waits for readers (only, briefly, for the registry lock) |
  *
  * Values passed in are checked by the map's codecs first: a value the
  * codec cannot take throws a `TypeError` or `RangeError` and changes nothing.

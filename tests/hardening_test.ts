@@ -565,8 +565,8 @@ Deno.test("attach() throws a TypeError naming both codecs for a codec passed und
 
 // ---------------------------------------- item 7: the registry lock bound
 
-/** A thread tag no thread has: real tags are odd. */
-const NO_THREAD = 2;
+/** A tag no context has: the map hands out positive ones. */
+const NO_THREAD = -2;
 
 /** Marks the registry lock held by `owner`, as a thread that died in it would leave it. */
 function forgeLock(words: Int32Array, owner: number): void {

@@ -14,6 +14,9 @@ import {
   C_WRITER_PARKED,
   heapStart,
   S_REFCOUNT,
+  S_REGISTRATIONS,
+  S_STATE,
+  SLOT_RETIRED,
   slotBase,
 } from "../src/layout.ts";
 import { AtomicsMemory } from "../src/memory.ts";
@@ -49,7 +52,7 @@ import {
   WaitTimedOut,
 } from "../src/protocol.ts";
 
-/** Thread tags of the (simulated) threads below; real tags are odd and never 0. */
+/** Tags of the (simulated) threads below; real ones are positive. */
 const WRITER = 11;
 const READER = 13;
 const OTHER = 15;
@@ -532,4 +535,38 @@ Deno.test("unregisterReader() returns false, changing nothing, for a handle that
   assertEquals(drive(unregisterReader(mem, reader.id, READER)).value, false);
   assertEquals(mem.load(slotBase(reader.slot) + S_REFCOUNT), word);
   assertEquals(handlesOf(mem, READER), []);
+});
+
+Deno.test("unregisterReader() retires a slot whose registration count has no next value, so ids stay unique", () => {
+  const mem = memory(2);
+  const base = slotBase(0);
+  // As if the slot had held 2^32 - 2 handles already.
+  mem.store(base + S_REGISTRATIONS, 0xfffffffe | 0);
+  const last = drive(registerReader(mem, 2, READER)).value!;
+  assertEquals(last.slot, 0);
+  assertEquals(last.id, 0xfffffffe * ID_SLOTS);
+  assert(Number.isSafeInteger(last.id));
+  assertEquals(drive(unregisterReader(mem, last.id, READER)).value, true);
+  assertEquals(mem.load(base + S_STATE), SLOT_RETIRED);
+  const next = drive(registerReader(mem, 2, READER)).value!;
+  assertEquals(next.slot, 1); // never slot 0 again, whose ids would repeat
+  // A stale id of the retired slot frees nothing.
+  assertEquals(drive(unregisterReader(mem, last.id, READER)).value, false);
+  assertEquals(
+    drive(reclaimReader(mem, last.id, WRITER, { departures: 0 })).value,
+    -1,
+  );
+});
+
+Deno.test("reclaimReader() retires a slot whose registration count has no next value", () => {
+  const mem = memory(2);
+  const base = slotBase(0);
+  mem.store(base + S_REGISTRATIONS, 0xfffffffe | 0);
+  const last = drive(registerReader(mem, 2, READER)).value!;
+  assertEquals(
+    drive(reclaimReader(mem, last.id, WRITER, { departures: 0 })).value,
+    0,
+  );
+  assertEquals(mem.load(base + S_STATE), SLOT_RETIRED);
+  assertEquals(drive(registerReader(mem, 2, READER)).value!.slot, 1);
 });

@@ -7,6 +7,7 @@
 import {
   assert,
   assertEquals,
+  assertInstanceOf,
   assertRejects,
   assertStrictEquals,
   assertThrows,
@@ -910,4 +911,46 @@ Deno.test("WriteGuard.abort() between publishes keeps memory bounded", () => {
   assertEquals(published(read), sorted(model));
   write.close();
   read.close();
+});
+
+Deno.test("WriteHandle.updateAsync() keeps the thread's other writes out until its guard exists, so no batch is lost", async () => {
+  const [write, read] = create();
+  write.update((guard) => guard.set("a", "1"));
+  write.update((guard) => guard.set("x", "0")); // a publish to replay
+  const refused: unknown[] = [];
+  await Promise.all([
+    write.updateAsync((guard) => guard.set("c", "3")),
+    (async () => {
+      // Runs while updateAsync waits between its checks and its guard.
+      await null;
+      try {
+        write.update((guard) => guard.set("b", "2"));
+      } catch (error) {
+        refused.push(error);
+      }
+    })(),
+  ]);
+  // The other write either came first, was refused, or came after: never
+  // half of each copy.
+  if (refused.length === 0) {
+    assertEquals(
+      published(read),
+      new Map([["a", "1"], ["b", "2"], ["c", "3"], ["x", "0"]]),
+    );
+  } else {
+    assertInstanceOf(refused[0], TypeError);
+    assertEquals(
+      published(read),
+      new Map([["a", "1"], ["c", "3"], ["x", "0"]]),
+    );
+  }
+  // Both copies agree: the next batches see the same map from either copy.
+  for (let i = 0; i < 3; i++) {
+    write.update((guard) => guard.set(`n${i}`, String(i)));
+    using view = read.guard();
+    assertEquals(view.size, [...view].length);
+  }
+  write.update((guard) => {
+    assertEquals(guard.size, [...guard].length);
+  });
 });

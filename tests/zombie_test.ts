@@ -356,8 +356,14 @@ Deno.test("WriteHandle.reclaim() takes back the registry lock from a terminated 
       WaitTimeoutError,
     );
     assertEquals(error.readers, [id]);
-    // Reclaiming the holder's own handle takes the lock back.
-    write.reclaim(id, { timeoutMs: 50 });
+    // A short wait never takes the lock back: a live holder might be slow.
+    assertThrows(
+      () => write.reclaim(id, { timeoutMs: 50 }),
+      WaitTimeoutError,
+    );
+    assertNotEquals(Atomics.load(words, C_REGISTRY_LOCK), 0);
+    // Reclaiming the holder's own handle, after the default wait, does.
+    write.reclaim(id);
     assertEquals(Atomics.load(words, C_REGISTRY_LOCK), 0);
     using clone = read.clone();
     assertEquals(slotOf(clone.id), slotOf(id));
