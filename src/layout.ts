@@ -58,7 +58,7 @@ export const T_SIZE = 2;
 export const C_RESIDUAL = 32;
 export const C_WRITER_PARKED = 33;
 export const C_REGISTRY_LOCK = 34;
-/** The thread tag of the registry lock's holder (0 when free), for diagnostics and recovery. */
+/** The tag of the registry lock's holder (0 when free), for diagnostics and recovery. */
 export const C_REGISTRY_OWNER = 37;
 /** Counts registry lock acquisitions: a holder that never moves it on is stuck. */
 export const C_REGISTRY_EPOCH = 38;
@@ -81,9 +81,9 @@ export const SLOT_WORDS = 32;
  * yet, bits 0-9 its live guards.
  */
 export const S_REFCOUNT = 0;
-/** 0 when the slot is free, 1 while a read handle owns it. */
+/** Free, in use by a read handle, or retired (see `SLOT_RETIRED`). */
 export const S_STATE = 1;
-/** A tag of the thread that owns the slot, for diagnostics. */
+/** The tag of the context that registered the slot's handle (`MapContext.tag`). */
 export const S_OWNER = 2;
 /**
  * How many handles have been registered in the slot: with the slot number,

@@ -278,7 +278,7 @@ const CONTENDED = 2;
 /**
  * Takes the registry lock, which orders registration, unregistration,
  * reclaiming and the publish loop. It is never held while anyone waits for
- * readers. The holder records its thread tag `owner`, and every acquisition
+ * readers. The holder records its tag `owner`, and every acquisition
  * moves the epoch on, so that a waiter can tell a holder that is gone from
  * one that is busy.
  */
@@ -312,7 +312,7 @@ export function* unlockRegistry(memory: Memory): Generator<Step, void> {
   memory.notify(C_REGISTRY_LOCK, 1);
 }
 
-/** Who holds the registry lock: their thread tag and the lock's epoch (owner 0: free). */
+/** Who holds the registry lock: their tag and the lock's epoch (owner 0: free). */
 export function registryHolder(
   memory: Memory,
 ): { owner: number; epoch: number } {
@@ -560,7 +560,7 @@ export function handleId(memory: Memory, slot: number): number {
       ID_SLOTS + slot;
 }
 
-/** The ids of the open handles registered by the thread tagged `owner`. */
+/** The ids of the open handles registered under the tag `owner`. */
 export function handlesOf(memory: Memory, owner: number): number[] {
   return openHandles(memory, (base) => memory.load(base + S_OWNER) === owner);
 }

@@ -122,7 +122,7 @@ export function lockTimedOut(
   const { owner } = registryHolder(control);
   const readers = owner === 0 ? [] : handlesOf(control, owner);
   return new WaitTimeoutError(
-    `Cannot ${action}: after ${timeoutMs} ms, the registry lock is still held by the thread tagged ${owner}${
+    `Cannot ${action}: after ${timeoutMs} ms, the registry lock is still held by the context tagged ${owner}${
       readers.length === 0
         ? ", which has no open read handle"
         : `, owner of read handle${readers.length === 1 ? "" : "s"} ${
