@@ -165,7 +165,9 @@ export interface WriteHandle<K, V> extends Disposable {
    * Runs `fn` with a new write guard and publishes what it did if it
    * returns, or takes it all back (`WriteGuard.abort()`) if it throws, then
    * rethrows: readers see all of the batch or none of it. Returns what `fn`
-   * returned. Waits for the guard as `guard(options)` does. `fn` must not be
+   * returned. Waits for the guard as `guard(options)` does; `timeoutMs`
+   * bounds each of its waits (for readers when it opens, for the registry
+   * lock when it publishes), and a publish that times out aborts the batch. `fn` must not be
    * async: use {@linkcode WriteHandle.updateAsync} for that (a promise
    * returned here is refused with a `TypeError`, the batch aborted).
    *
