@@ -275,10 +275,9 @@ export class Writer<K, V> {
    */
   #settleOwnDebts(action: string): void {
     const control = this.context.control;
-    settleLocalDepartures(this.context);
-    if (this.#owed.departures > 0) {
-      runBlocking(control, departResidual(control, this.#owed));
-    }
+    // Nothing owed while the count is zero: the usual case costs one load.
+    if (residualReaders(control) === 0) return;
+    this.#settleDepartures();
     if (residualReaders(control) === 0) return;
     const own = localGuardsOn(this.context, this.#writeCopy);
     if (own > 0) {
@@ -291,6 +290,15 @@ export class Writer<K, V> {
           own === 1 ? "it" : "them"
         } first, or use the async variant`,
       );
+    }
+  }
+
+  /** Counts off the departures this thread owes (see `#settleOwnDebts`). */
+  #settleDepartures(): void {
+    const control = this.context.control;
+    settleLocalDepartures(this.context);
+    if (this.#owed.departures > 0) {
+      runBlocking(control, departResidual(control, this.#owed));
     }
   }
 
@@ -312,10 +320,7 @@ export class Writer<K, V> {
   async #synchronizeAsync(action: string, timeoutMs: number): Promise<void> {
     if (!this.#unsynchronized) return;
     const control = this.context.control;
-    settleLocalDepartures(this.context);
-    if (this.#owed.departures > 0) {
-      runBlocking(control, departResidual(control, this.#owed));
-    }
+    if (residualReaders(control) !== 0) this.#settleDepartures();
     try {
       await runAsync(control, awaitResidualReaders(control), timeoutMs);
     } catch (error) {
