@@ -113,38 +113,14 @@ export function readEntryValue<V>(
   );
 }
 
-/** For value kinds kept only in their entry. */
-abstract class EntryValues<V, E> implements ValueStorage<V, E> {
-  readonly inSlot = false;
+/**
+ * What every value kind shares: values are already the map's own once
+ * prepared, and a one-shot read is a plain read (kinds that decode with
+ * user code override `own`, `rawAt` and `finish`).
+ */
+abstract class ValueKind<V, E> implements ValueStorage<V, E> {
+  abstract readonly inSlot: boolean;
   abstract prepare(value: unknown, action: string): E;
-  own(prepared: E): E {
-    return prepared;
-  }
-  abstract length(prepared: E): number;
-  abstract dataWords(prepared: E): number;
-  abstract write(views: MapViews, at: number, prepared: E): void;
-  abstract read(views: MapViews, at: number, length: number): V;
-  slotWord(): number {
-    return 0;
-  }
-  readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V {
-    return readEntryValue(views, keys, this, views.i32[at + 1]);
-  }
-  rawAt(views: MapViews, keys: KeyStorage<unknown>, at: number): unknown {
-    return this.readAt(views, keys, at);
-  }
-  finish(raw: unknown): V {
-    return raw as V;
-  }
-}
-
-/** For value kinds kept in their slot: a one-shot read is a plain read. */
-abstract class SlotValues<V, E> implements ValueStorage<V, E> {
-  readonly inSlot = true;
-  abstract prepare(value: unknown, action: string): E;
-  own(prepared: E): E {
-    return prepared;
-  }
   abstract length(prepared: E): number;
   abstract dataWords(prepared: E): number;
   abstract write(views: MapViews, at: number, prepared: E): void;
@@ -156,12 +132,31 @@ abstract class SlotValues<V, E> implements ValueStorage<V, E> {
     which: 0 | 1,
   ): number;
   abstract readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V;
+  own(prepared: E): E {
+    return prepared;
+  }
   rawAt(views: MapViews, keys: KeyStorage<unknown>, at: number): unknown {
     return this.readAt(views, keys, at);
   }
   finish(raw: unknown): V {
     return raw as V;
   }
+}
+
+/** For value kinds kept only in their entry. */
+abstract class EntryValues<V, E> extends ValueKind<V, E> {
+  readonly inSlot = false;
+  slotWord(): number {
+    return 0;
+  }
+  readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V {
+    return readEntryValue(views, keys, this, views.i32[at + 1]);
+  }
+}
+
+/** For value kinds kept in their slot as well, read from there. */
+abstract class SlotValues<V, E> extends ValueKind<V, E> {
+  readonly inSlot = true;
 }
 
 /** Names what a caller passed, for error messages. */
