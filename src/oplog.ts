@@ -9,11 +9,34 @@
 
 import type { EntryStore } from "./entries.ts";
 import { E_HASH, type MapViews, T_SIZE } from "./layout.ts";
-import { clearSlot, descriptor, readTable, slotOfEntry } from "./table.ts";
+import {
+  clearSlot,
+  descriptor,
+  readTable,
+  slotOfEntry,
+  type TableRef,
+} from "./table.ts";
 import type { Copy } from "./protocol.ts";
 
 /** No entry, in a log pair. */
 const NONE = 0;
+
+/** The slot of `table` that points at `entry` (which it holds). */
+function slotHolding(
+  i32: Int32Array,
+  table: TableRef,
+  stride: number,
+  entry: number,
+): number {
+  return slotOfEntry(
+    i32,
+    table.offset,
+    table.mask,
+    stride,
+    i32[entry + E_HASH],
+    entry,
+  );
+}
 
 /** The operations since the last replay. */
 export class OpLog {
@@ -67,14 +90,7 @@ export class OpLog {
         size++;
         continue;
       }
-      const slot = slotOfEntry(
-        i32,
-        table.offset,
-        table.mask,
-        stride,
-        i32[dropped + E_HASH],
-        dropped,
-      );
+      const slot = slotHolding(i32, table, stride, dropped);
       if (added !== NONE) {
         store.fill(table.offset + stride * slot, added);
       } else {
@@ -112,14 +128,7 @@ export class OpLog {
         size++;
         continue;
       }
-      const slot = slotOfEntry(
-        i32,
-        table.offset,
-        table.mask,
-        stride,
-        i32[added + E_HASH],
-        added,
-      );
+      const slot = slotHolding(i32, table, stride, added);
       if (dropped !== NONE) {
         store.fill(table.offset + stride * slot, dropped);
         store.relink(dropped);

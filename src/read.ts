@@ -26,7 +26,6 @@ import {
 import {
   type Copy,
   departOne,
-  departResidual,
   enterGuard,
   leaveGuard,
   LEFT,
@@ -439,14 +438,39 @@ function settleLeave<K, V>(
   state: ReaderState,
   result: number,
 ): void {
-  // A departure still owed when the handle was reclaimed is owed all the
-  // same: the reclaim counted off only the guards still in the word.
   if (result === RECLAIMED) state.reclaimed = true;
+  payDepartures(context, state);
+}
+
+/**
+ * Counts off every departure the handle owes, waking the writer after the
+ * last. Owed even by a reclaimed handle: the reclaim counted off only the
+ * guards still in the word.
+ */
+function payDepartures<K, V>(
+  context: MapContext<K, V>,
+  state: ReaderState,
+): void {
   let last = false;
   while (state.departures > 0) {
     if (departOne(context.control, state)) last = true;
   }
   if (last) runBlocking(context.control, wakeWriter(context.control));
+}
+
+/**
+ * Leaves the guard of a one-shot `get` or `has`, then settles what follows.
+ * `leaveGuard` and `settleLeave` are called from here alike, so the stack
+ * that held the leave holds the count-off.
+ */
+function leaveOneShot<K, V>(
+  context: MapContext<K, V>,
+  state: ReaderState,
+  copy: Copy,
+): void {
+  const result = leaveGuard(context.control, state, copy);
+  state.live[copy]--;
+  if (result !== LEFT) settleLeave(context, state, result);
 }
 
 /** Registers a new read handle of a map in this thread. */
@@ -533,9 +557,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         raw = values.rawAt(views, keys, table + stride * slot);
       }
     } finally {
-      const result = leaveGuard(context.control, state, copy);
-      state.live[copy]--;
-      if (result !== LEFT) settleLeave(context, state, result);
+      leaveOneShot(context, state, copy);
     }
     return found ? values.finish(raw) : undefined;
   }
@@ -567,9 +589,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         hash,
       ) >= 0;
     } finally {
-      const result = leaveGuard(context.control, state, copy);
-      state.live[copy]--;
-      if (result !== LEFT) settleLeave(context, state, result);
+      leaveOneShot(context, state, copy);
     }
     return found;
   }
@@ -609,9 +629,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const state = this.#state;
     if (state.closed) return;
     const context = this.#context;
-    if (state.departures !== 0) {
-      runBlocking(context.control, departResidual(context.control, state));
-    }
+    payDepartures(context, state);
     if (!state.reclaimed) {
       const live = state.live[0] + state.live[1];
       if (live > 0) {

@@ -112,7 +112,7 @@ export function runRegistryRecovering<T>(
 }
 
 /** The error for a wait on the registry lock that ran out of time. */
-export function lockTimedOut(
+function lockTimedOut(
   control: AtomicsMemory,
   error: unknown,
   action: string,

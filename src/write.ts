@@ -108,6 +108,23 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === "function";
 }
 
+function checkUpdateFn(fn: unknown): void {
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot update the map: fn must be a function, got ${describe(fn)}`,
+    );
+  }
+}
+
+/**
+ * Ends an update that failed: aborts its batch (unless `fn` published it
+ * itself, which stays) and throws `error`.
+ */
+function takeBack<K, V>(guard: WriteGuardImpl<K, V>, error: unknown): never {
+  if (!guard.published) guard.abort();
+  throw error;
+}
+
 /** The writer's state and every operation behind the handle and its guards. */
 export class Writer<K, V> {
   readonly context: MapContext<K, V>;
@@ -205,12 +222,7 @@ export class Writer<K, V> {
   }
 
   update<T>(fn: (guard: WriteGuard<K, V>) => T, options?: WaitOptions): T {
-    const action = "update the map";
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot ${action}: fn must be a function, got ${describe(fn)}`,
-      );
-    }
+    checkUpdateFn(fn);
     // The abort or publish at the end runs at this depth, and probes again a
     // few calls deeper: make sure the stack holds them before anything opens.
     ensureStack(OUTER_PROBE_FRAMES);
@@ -220,51 +232,40 @@ export class Writer<K, V> {
     try {
       result = fn(guard);
     } catch (error) {
-      if (!guard.published) guard.abort();
-      throw error;
+      takeBack(guard, error);
     }
     if (isThenable(result)) {
       // Observed, so that a rejection is not reported as unhandled.
       Promise.resolve(result).catch(() => {});
-      if (!guard.published) guard.abort();
-      throw new TypeError(
-        `Cannot ${action}: fn returned a promise, and the batch was aborted; use updateAsync() for async functions`,
+      takeBack(
+        guard,
+        new TypeError(
+          "Cannot update the map: fn returned a promise, and the batch was aborted; use updateAsync() for async functions",
+        ),
       );
     }
-    this.#finishUpdate(guard, limit);
-    return result;
-  }
-
-  /** Publishes an update's guard; if that fails, takes the batch back. */
-  #finishUpdate(guard: WriteGuardImpl<K, V>, timeoutMs: number): void {
     try {
-      guard.publishWithin(timeoutMs);
+      guard.publishWithin(limit);
     } catch (error) {
-      if (!guard.published) guard.abort();
-      throw error;
+      takeBack(guard, error);
     }
+    return result;
   }
 
   async updateAsync<T>(
     fn: (guard: WriteGuard<K, V>) => T | Promise<T>,
     options?: WaitOptions,
   ): Promise<T> {
-    const action = "update the map";
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot ${action}: fn must be a function, got ${describe(fn)}`,
-      );
-    }
+    checkUpdateFn(fn);
     const guard = await this.openGuardAsync(options);
     const limit = options?.timeoutMs ?? REGISTRY_WAIT_MS;
     let result: T;
     try {
       result = await fn(guard);
+      guard.publishWithin(limit);
     } catch (error) {
-      if (!guard.published) guard.abort();
-      throw error;
+      takeBack(guard, error);
     }
-    this.#finishUpdate(guard, limit);
     return result;
   }
 

@@ -273,6 +273,17 @@ export class Setup {
     this.memory.notify(RECLAIMED_WORD, 1);
   }
 
+  /**
+   * The writer of the dead-reader scenarios: three publishes, reclaiming
+   * handle `id` once its reader died, before the second.
+   */
+  reclaimingWriter(id: number, mayBeClosed: boolean): Generator<Step, void> {
+    return this.writer(3, {
+      version: 2,
+      steps: () => this.reclaimWhenDead(id, mayBeClosed),
+    });
+  }
+
   /** Sleeps until `index` is no longer 0. */
   *awaitWord(index: number): Generator<Step, void> {
     while (this.memory.load(index) === 0) {
@@ -508,13 +519,7 @@ export function scenarios(protocol: Protocol): Scenario[] {
         const a = s.handle("A");
         const b = s.handle("B");
         return [
-          {
-            name: "writer",
-            steps: s.writer(3, {
-              version: 2,
-              steps: () => s.reclaimWhenDead(a.id),
-            }),
-          },
+          { name: "writer", steps: s.reclaimingWriter(a.id, false) },
           {
             name: "reader A",
             steps: (function* () {
@@ -533,13 +538,7 @@ export function scenarios(protocol: Protocol): Scenario[] {
         const a = s.handle("A");
         const b = s.handle("B");
         return [
-          {
-            name: "writer",
-            steps: s.writer(3, {
-              version: 2,
-              steps: () => s.reclaimWhenDead(a.id, true),
-            }),
-          },
+          { name: "writer", steps: s.reclaimingWriter(a.id, true) },
           { name: "zombie A", steps: s.zombie(a, 0) },
           { name: "reader B", steps: s.guard(b, 2) },
         ];
@@ -552,13 +551,7 @@ export function scenarios(protocol: Protocol): Scenario[] {
       (s) => {
         const a = s.handle("A");
         return [
-          {
-            name: "writer",
-            steps: s.writer(3, {
-              version: 2,
-              steps: () => s.reclaimWhenDead(a.id, true),
-            }),
-          },
+          { name: "writer", steps: s.reclaimingWriter(a.id, true) },
           { name: "zombie A", steps: s.zombie(a, 1) },
           {
             name: "reader C",
