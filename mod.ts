@@ -1,10 +1,11 @@
 /**
  * A concurrent hash map with one writer and many readers that lives in
  * SharedArrayBuffer memory, so Deno Workers read it directly: no copies, no
- * messages. A port of the Rust crate flashmap: two copies of the map,
- * per-reader refcounts, and an operation log replayed onto the second copy.
+ * messages. A port of the Rust crate flashmap: copies of the map's index,
+ * per-reader refcounts, and an operation log replayed onto retired copies.
  * Reads are wait-free and nearly as cheap as `Map.get`; writes become
- * visible to new read guards when published.
+ * visible to new read guards when published, and a reader that holds a
+ * guard for long pins memory, never the writer.
  *
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -31,4 +32,10 @@ export {
   WaitTimeoutError,
 } from "./src/errors.ts";
 export type { ReadGuard, ReadHandle, ReadToken } from "./src/read.ts";
-export type { WaitOptions, WriteGuard, WriteHandle } from "./src/write.ts";
+export type {
+  PinnedVersion,
+  WaitOptions,
+  WriteGuard,
+  WriteHandle,
+  WriteStats,
+} from "./src/write.ts";

@@ -22,19 +22,14 @@ import {
   type ValueStorage,
 } from "./storage.ts";
 import type { TableRef } from "./table.ts";
-import {
-  type Copy,
-  departResidual,
-  type HandleWord,
-  runBlocking,
-} from "./protocol.ts";
+import type { HandleWord } from "./protocol.ts";
 
 /** The per-thread state of one read handle that its guards update. */
 export interface ReaderState extends HandleWord {
   /** The handle's id: its slot and the slot's registration count. */
   readonly id: number;
-  /** Live guards of this handle on copy 0 and copy 1. */
-  readonly live: [number, number];
+  /** Live guards of this handle on each copy. */
+  readonly live: number[];
   closed: boolean;
   /** Set once the handle learns that the writer reclaimed it. */
   reclaimed: boolean;
@@ -126,23 +121,10 @@ export function isLocalReader(mapId: string, id: number): boolean {
   return false;
 }
 
-/**
- * Counts off the residual departures this thread's handles still owe (an
- * exception came between a guard's leaving and its counting off), so that
- * the writer of this thread never waits for them.
- */
-export function settleLocalDepartures<K, V>(context: MapContext<K, V>): void {
-  for (const reader of localReaders.get(context.mapId) ?? []) {
-    if (reader.departures > 0) {
-      runBlocking(context.control, departResidual(context.control, reader));
-    }
-  }
-}
-
 /** Live guards of this thread's read handles on `copy`. */
 export function localGuardsOn<K, V>(
   context: MapContext<K, V>,
-  copy: Copy,
+  copy: number,
 ): number {
   let guards = 0;
   for (const reader of localReaders.get(context.mapId) ?? []) {

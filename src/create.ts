@@ -22,12 +22,14 @@ import {
   H_LAYOUT,
   H_MAGIC,
   H_MAP_ID,
+  H_MAX_COPIES,
   H_MAX_READERS,
   H_SEED,
   H_VALUE_CODEC_NAME,
   heapStart,
   LAYOUT_VERSION,
   MAGIC,
+  MAX_COPIES,
   MapViews,
 } from "./layout.ts";
 import {
@@ -72,6 +74,19 @@ export interface MapOptions<K, V> {
    */
   maxBytes?: number;
   /**
+   * The most copies of the index the buffer may hold at once, from 2 to 16
+   * (default 8). The writer writes a copy no reader reads; when readers
+   * still hold the copy it retired last, it makes another rather than wait
+   * for them, and waits only once this many copies exist (or `maxBytes` is
+   * reached). One guard held for long pins one copy, so the writer needs
+   * three: the default leaves room for several versions pinned at once
+   * (guards held across `await`s that span publishes), while bounding the
+   * memory a crowd of slow readers can pin to this many index tables.
+   * `maxCopies: 2` is the Rust crate's behaviour: the writer waits for the
+   * readers of the copy it retired.
+   */
+  maxCopies?: number;
+  /**
    * The hash seed, an int32; random by default. It is stored in the map's
    * buffer, so any worker holding a token can read it and build colliding
    * keys: seeded hashing defends against outside input, not against the
@@ -82,6 +97,8 @@ export interface MapOptions<K, V> {
 
 /** Default read handles that may be open at once. */
 export const DEFAULT_MAX_READERS = 256;
+/** Default number of index copies the buffer may hold at once. */
+export const DEFAULT_MAX_COPIES = 8;
 /** Default size limit of a map's buffer. */
 export const DEFAULT_MAX_BYTES = 4 * 1024 ** 3;
 const MAX_MAX_BYTES = 8 * 1024 ** 3;
@@ -169,6 +186,12 @@ export function create<K = string, V = string>(
       ) / 8,
     ) * 8,
   );
+  const maxCopies = checkInteger(
+    "maxCopies",
+    options.maxCopies ?? DEFAULT_MAX_COPIES,
+    2,
+    MAX_COPIES,
+  );
   const seed = options.seed === undefined
     ? randomSeed()
     : checkInteger("seed", options.seed, -(2 ** 31), 2 ** 31 - 1);
@@ -205,6 +228,7 @@ export function create<K = string, V = string>(
   i32[H_CURRENT_COPY] = 0;
   i32[H_SEED] = seed;
   i32[H_MAX_READERS] = maxReaders;
+  i32[H_MAX_COPIES] = maxCopies;
   i32.set(crypto.getRandomValues(new Int32Array(2)), H_MAP_ID);
   writeName(views.u16, i32, H_KEY_CODEC_NAME, namesStart, keyName);
   writeName(views.u16, i32, H_VALUE_CODEC_NAME, valueNameAt, valueName);
@@ -223,7 +247,7 @@ export function create<K = string, V = string>(
     keys,
     values,
   );
-  const writer = new Writer(context, views, tablesEnd, maxBytes);
+  const writer = new Writer(context, views, tablesEnd, maxBytes, maxCopies);
   return [new WriteHandleImpl(writer), openReader(context)];
 }
 
@@ -522,6 +546,25 @@ export class Builder<K = string, V = string> {
    */
   withMaxBytes(maxBytes: number): this {
     this.#options.maxBytes = maxBytes;
+    return this;
+  }
+
+  /**
+   * Sets the most copies of the index the buffer may hold at once (see
+   * {@linkcode MapOptions.maxCopies}).
+   *
+   * @param maxCopies The limit, from 2 to 16.
+   * @returns This builder.
+   *
+   * @example
+   * ```ts
+   * import { Builder } from "@x/flashmap";
+   *
+   * const builder = new Builder().withMaxCopies(4);
+   * ```
+   */
+  withMaxCopies(maxCopies: number): this {
+    this.#options.maxCopies = maxCopies;
     return this;
   }
 

@@ -1,8 +1,9 @@
 /**
  * Entries as the writer sees them: where they sit in a copy's table, and
- * how many tables hold them. An entry is stored once and referenced by both
- * copies; its meta word counts the tables that hold it (or will, once the
- * log is replayed), and the last table to let it go frees its memory.
+ * how many tables hold them. An entry is stored once and referenced by
+ * every copy of the index; its meta word counts the copies whose tables
+ * hold it (or will, once the logs are replayed onto them), and the last
+ * table to let it go frees its memory.
  *
  * @module
  */
@@ -15,12 +16,17 @@ import {
   E_META,
   E_VALUE_LENGTH,
   ENTRY_HEADER_WORDS,
+  LINK_BITS,
   type MapViews,
 } from "./layout.ts";
 import { placeEntry } from "./table.ts";
 
-/** Links of a new entry: the writer's table now, the other copy at replay. */
-export const NEW_ENTRY_LINKS = 2;
+const LINK_MASK = (1 << LINK_BITS) - 1;
+
+/** The meta word of a new entry of `words` words that `links` copies will hold. */
+export function entryMeta(words: number, links: number): number {
+  return (words << LINK_BITS) | links;
+}
 
 /** The writer's operations on entries and on the slots that point at them. */
 export class EntryStore<K, V> {
@@ -74,16 +80,16 @@ export class EntryStore<K, V> {
     const i32 = this.#views.i32;
     const meta = i32[entry + E_META] - 1;
     i32[entry + E_META] = meta;
-    if ((meta & 3) === 0) this.#heap.free(entry, meta >>> 2);
+    if ((meta & LINK_MASK) === 0) this.#heap.free(entry, meta >>> LINK_BITS);
   }
 
-  /** A table took an entry back (an undone removal). */
+  /** A table took an entry (back): an undone removal, or a copied table. */
   relink(entry: number): void {
     this.#views.i32[entry + E_META]++;
   }
 
   /** Frees an entry that no table and no reader can reach. */
   discard(entry: number): void {
-    this.#heap.free(entry, this.#views.i32[entry + E_META] >>> 2);
+    this.#heap.free(entry, this.#views.i32[entry + E_META] >>> LINK_BITS);
   }
 }

@@ -2,11 +2,13 @@
  * Where everything lives in the map's one growable SharedArrayBuffer.
  *
  * ```text
- * word 0   header line: magic, layout, buffer size, current copy, seed,
- *          and the two tables' descriptors (read by readers, written by the writer)
- * word 32  control line: residual count, writer-parked flag, registry lock and
- *          its owner, slots in use, publish count (written by the protocol)
- * word 64  reader registry: one 128-byte line (32 words) per read handle
+ * word 0   header line: magic, layout, buffer size, current copy, seed
+ *          (read by readers, written by the writer)
+ * word 32  control line: departure count, writer-parked flag, registry lock
+ *          and its owner, slots in use, publish count (written by the protocol)
+ * word 64  copy descriptors: where each copy of the index keeps its table,
+ *          and the version it holds (MAX_COPIES of them)
+ * word 128 reader registry: one 128-byte line (32 words) per read handle
  * ...      the key and value codec names (UTF-16), written once by create()
  * ...      heap: entries and index tables, allocated by the writer
  * ```
@@ -20,7 +22,7 @@
 /** "FLMP": marks a buffer that holds a map of this library. */
 export const MAGIC = 0x464c4d50;
 /** Bumped whenever the layout below changes; tokens of other versions are refused. */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 /** Header line (read-mostly). */
 export const H_MAGIC = 0;
@@ -33,6 +35,8 @@ export const H_SEED = 4;
 export const H_MAX_READERS = 5;
 /** 1 once the write handle is closed. */
 export const H_WRITER_CLOSED = 6;
+/** The most copies of the index the writer may keep (the `maxCopies` option). */
+export const H_MAX_COPIES = 7;
 /** A random identity of the map (two words), the same in every thread. */
 export const H_MAP_ID = 16;
 /**
@@ -44,18 +48,26 @@ export const H_KEY_CODEC_NAME = 18;
 export const H_KEY_CODEC_LENGTH = 19;
 export const H_VALUE_CODEC_NAME = 20;
 export const H_VALUE_CODEC_LENGTH = 21;
-/** Table descriptor of copy c: `H_TABLES + TABLE_STRIDE * c` + one of the T_ offsets. */
-export const H_TABLES = 8;
-export const TABLE_STRIDE = 4;
-/** Word index of the table's slot array. */
+/** The most copies of the index a map may have: the copy field of a refcount word has 4 bits. */
+export const MAX_COPIES = 16;
+/** Descriptor of copy c: `COPIES_START + COPY_WORDS * c` + one of the T_ offsets. */
+export const COPIES_START = 64;
+export const COPY_WORDS = 4;
+/** Word index of the table's slot array (0 while the copy has no table). */
 export const T_OFFSET = 0;
 /** Slot count minus one (the slot count is a power of two). */
 export const T_MASK = 1;
 /** Entries in the table. */
 export const T_SIZE = 2;
+/** The version (publish count) whose entries the table holds. */
+export const T_VERSION = 3;
 
-/** Control line (written by the protocol on every publish and residual departure). */
-export const C_RESIDUAL = 32;
+/**
+ * Control line (written by the protocol). The departure count moves on
+ * whenever a handle's last residual guard on some copy leaves, or a handle
+ * is reclaimed: a writer waiting for a copy to come free sleeps on it.
+ */
+export const C_DEPARTURES = 32;
 export const C_WRITER_PARKED = 33;
 export const C_REGISTRY_LOCK = 34;
 /** The tag of the registry lock's holder (0 when free), for diagnostics and recovery. */
@@ -69,16 +81,14 @@ export const C_SLOTS_USED = 35;
 /** Number of publishes so far: the version readers of the current copy see. */
 export const C_PUBLISHES = 36;
 
-export const REGISTRY_START = 64;
+export const REGISTRY_START = COPIES_START + MAX_COPIES * COPY_WORDS;
 /** Words per registry slot: 128 bytes, so two readers never share a cache line. */
 export const SLOT_WORDS = 32;
 /**
- * Refcount word of a slot, changed only by compare-and-exchange (but for
- * nothing): bit 31 is the copy the handle's new guards read, bits 20-30 the
- * slot's generation (it moves on when the slot is reclaimed, so a handle
- * that was reclaimed can never change the word again), bits 10-19 the
- * handle's guards that the last publish made residual and that have not left
- * yet, bits 0-9 its live guards.
+ * Refcount word of a slot, changed only by compare-and-exchange: bits 28-31
+ * are the copy the handle's new guards read, bits 16-26 the slot's
+ * generation (it moves on when the slot is reclaimed, so a handle that was
+ * reclaimed can never change the word again), bits 0-9 its live guards.
  */
 export const S_REFCOUNT = 0;
 /** Free, in use by a read handle, or retired (see `SLOT_RETIRED`). */
@@ -90,6 +100,12 @@ export const S_OWNER = 2;
  * it makes the handle's id, unique over the map's life.
  */
 export const S_REGISTRATIONS = 3;
+/**
+ * Residual words, one per copy (`S_RESIDUAL + copy`): bits 16-26 the slot's
+ * generation, as in the refcount word, bits 0-9 the handle's guards on that
+ * copy that a publish made residual and that have not left yet.
+ */
+export const S_RESIDUAL = 4;
 
 export const SLOT_FREE = 0;
 export const SLOT_IN_USE = 1;
@@ -114,8 +130,13 @@ export const ENTRY_HEADER_WORDS = 4;
 export const E_HASH = 0;
 export const E_KEY = 1;
 export const E_VALUE_LENGTH = 2;
-/** Writer-only: `sizeInWords << 2 | links`, links = tables that will hold the entry. */
+/**
+ * Writer-only: `sizeInWords << LINK_BITS | links`, links = the copies whose
+ * tables hold the entry or will hold it once the log is replayed onto them.
+ */
 export const E_META = 3;
+/** Bits of the entry meta word that count links: enough for `MAX_COPIES`. */
+export const LINK_BITS = 5;
 
 /**
  * Fixed-length typed-array views over a prefix of the growable buffer.

@@ -1,8 +1,9 @@
 /**
- * The writer's operation log: what the guards since the last replay did,
- * as pairs of entries (the one a slot gained, the one it lost). Replayed
- * forwards onto the other copy once its readers have left; undone backwards
- * on the writer's own copy when a guard aborts.
+ * The writer's operation log: what one write guard did, as pairs of entries
+ * (the one a slot gained, the one it lost). Once published it is replayed
+ * forwards onto each retired copy that the writer brings up to date; while
+ * its guard is live it can be undone backwards on the write copy, when the
+ * guard aborts.
  *
  * @module
  */
@@ -16,7 +17,6 @@ import {
   slotOfEntry,
   type TableRef,
 } from "./table.ts";
-import type { Copy } from "./protocol.ts";
 
 /** No entry, in a log pair. */
 const NONE = 0;
@@ -38,7 +38,7 @@ function slotHolding(
   );
 }
 
-/** The operations since the last replay. */
+/** The operations of one write guard. */
 export class OpLog {
   /** `[added, dropped]` pairs of entry offsets; {@linkcode NONE} for none. */
   #pairs: number[] = [];
@@ -63,19 +63,32 @@ export class OpLog {
     this.#pairs.push(NONE, old);
   }
 
+  /** Operations logged. */
+  get length(): number {
+    return this.#pairs.length / 2;
+  }
+
   clear(): void {
     this.#pairs = [];
   }
 
+  /** Calls `fn` with each entry the operations created. */
+  forEachAdded(fn: (entry: number) => void): void {
+    const pairs = this.#pairs;
+    for (let i = 0; i < pairs.length; i += 2) {
+      if (pairs[i] !== NONE) fn(pairs[i]);
+    }
+  }
+
   /**
    * Applies the log to `copy`, which no reader can see and which lacks
-   * exactly these operations, then clears it. Entries that `copy` lets go
-   * of, and that the other copy already dropped, are freed.
+   * exactly these operations. Entries that `copy` lets go of, and that no
+   * other copy holds or will hold, are freed.
    */
   replay<K, V>(
     views: MapViews,
     store: EntryStore<K, V>,
-    copy: Copy,
+    copy: number,
     stride: number,
   ): void {
     const i32 = views.i32;
@@ -100,7 +113,6 @@ export class OpLog {
       store.unlink(dropped);
     }
     i32[descriptor(copy, T_SIZE)] = size;
-    this.clear();
   }
 
   /**
@@ -112,7 +124,7 @@ export class OpLog {
   undo<K, V>(
     views: MapViews,
     store: EntryStore<K, V>,
-    copy: Copy,
+    copy: number,
     stride: number,
   ): void {
     const i32 = views.i32;

@@ -17,17 +17,19 @@
 
 import type { Memory } from "./memory.ts";
 import {
+  C_DEPARTURES,
   C_PUBLISHES,
   C_REGISTRY_EPOCH,
   C_REGISTRY_LOCK,
   C_REGISTRY_OWNER,
-  C_RESIDUAL,
   C_SLOTS_USED,
   C_WRITER_PARKED,
   H_CURRENT_COPY,
+  MAX_COPIES,
   S_OWNER,
   S_REFCOUNT,
   S_REGISTRATIONS,
+  S_RESIDUAL,
   S_STATE,
   SLOT_FREE,
   SLOT_IN_USE,
@@ -35,33 +37,29 @@ import {
   slotBase,
 } from "./layout.ts";
 
-/** Bit 31 of a refcount word: the copy that the handle's new guards read. */
-export const COPY_BIT = 0x80000000 | 0;
 const GUARD_BITS = 10;
 /** The most guards one read handle may hold at once. */
 export const MAX_GUARDS = (1 << GUARD_BITS) - 1;
-const RESIDUAL_SHIFT = GUARD_BITS;
-const RESIDUAL_ONE = 1 << RESIDUAL_SHIFT;
-const GENERATION_SHIFT = 2 * GUARD_BITS;
+const GENERATION_SHIFT = 16;
 const GENERATION_MASK = 0x7ff;
+const GENERATION_BITS = GENERATION_MASK << GENERATION_SHIFT;
+/** Bits 28-31 of a refcount word: the copy that the handle's new guards read. */
+const COPY_SHIFT = 28;
 
-/** Live guards counted in a refcount word. */
+/** Live guards counted in a refcount word (or residual guards in a residual word). */
 export function guardsIn(word: number): number {
   return word & MAX_GUARDS;
 }
 
-/** Guards in a refcount word that the last publish made residual. */
-export function residualIn(word: number): number {
-  return (word >>> RESIDUAL_SHIFT) & MAX_GUARDS;
-}
-
-/** The slot generation recorded in a refcount word. */
+/** The slot generation recorded in a refcount or residual word. */
 export function generationOf(word: number): number {
   return (word >>> GENERATION_SHIFT) & GENERATION_MASK;
 }
 
-/** Which of the two copies of the map: 0 or 1. */
-export type Copy = 0 | 1;
+/** The copy a refcount word points the handle's new guards at. */
+export function copyOf(word: number): number {
+  return word >>> COPY_SHIFT;
+}
 
 /** Asks the driver to sleep while word `index` still holds `expected`. */
 export interface WaitRequest {
@@ -73,24 +71,18 @@ export interface WaitRequest {
 export type Step = WaitRequest | undefined;
 
 /**
- * A read handle's hold on its refcount word. Every change a handle makes to
- * the word is a compare-and-exchange that expects the handle's generation,
- * so once the writer reclaims the slot (moving the generation on) nothing
- * the handle's thread does can change the word again.
+ * A read handle's hold on its slot. Every change a handle makes to its
+ * words is a compare-and-exchange that expects the handle's generation, so
+ * once the writer reclaims the slot (moving the generation on) nothing the
+ * handle's thread does can change them again.
  */
 export interface HandleWord {
-  /** Word index of the refcount. */
+  /** Word index of the refcount (the slot's first word). */
   readonly refcount: number;
   /** The slot's generation when the handle was registered. */
   readonly generation: number;
   /** The word as this handle last wrote it: the first guess of the next exchange. */
   seen: number;
-  /**
-   * Residual guards that left the word but are not yet counted off the
-   * shared residual count (an exception came in between): counted off by
-   * the next {@linkcode departResidual}.
-   */
-  departures: number;
 }
 
 /** `enterGuard` / `leaveGuard`: the handle was reclaimed; nothing changed. */
@@ -99,7 +91,11 @@ export const RECLAIMED = -1;
 export const GUARDS_FULL = -2;
 /** `leaveGuard`: the guard left. */
 export const LEFT = 0;
-/** `leaveGuard`: the guard left and was residual: run {@linkcode departResidual}. */
+/**
+ * `leaveGuard`: the guard left, the last of its handle on a copy that a
+ * publish retired: that copy may have come free, so run
+ * {@linkcode wakeWriter}.
+ */
 export const LEFT_RESIDUAL = 1;
 
 /**
@@ -113,7 +109,7 @@ export const LEFT_RESIDUAL = 1;
 export function enterGuard(
   memory: Memory,
   handle: HandleWord,
-): Copy | typeof RECLAIMED | typeof GUARDS_FULL {
+): number {
   // The handle's own last word is the usual value: one exchange, no checks
   // but the count (a successful exchange proves the generation).
   const expected = handle.seen;
@@ -125,7 +121,7 @@ export function enterGuard(
   );
   if (seen !== expected) return enterAgain(memory, handle, seen);
   handle.seen = expected + 1;
-  return (expected >>> 31) as Copy;
+  return expected >>> COPY_SHIFT;
 }
 
 /** `enterGuard` when the writer changed the word since the handle's last exchange. */
@@ -133,7 +129,7 @@ function enterAgain(
   memory: Memory,
   handle: HandleWord,
   seen: number,
-): Copy | typeof RECLAIMED | typeof GUARDS_FULL {
+): number {
   let expected = seen;
   for (;;) {
     if (generationOf(expected) !== handle.generation) return RECLAIMED;
@@ -145,28 +141,28 @@ function enterAgain(
     );
     if (found === expected) {
       handle.seen = expected + 1;
-      return (expected >>> 31) as Copy;
+      return expected >>> COPY_SHIFT;
     }
     expected = found;
   }
 }
 
 /**
- * Leaves a read guard that was entered on `copy`. A guard the writer
- * flipped the handle away from is residual: it leaves the handle's residual
- * count in the same exchange, and the caller must then run
- * {@linkcode departResidual}, which this records in `handle.departures`.
- * Returns {@linkcode LEFT}, {@linkcode LEFT_RESIDUAL}, or
- * {@linkcode RECLAIMED} when the handle was reclaimed (its guards no longer
- * count, so leaving changes nothing).
+ * Leaves a read guard that was entered on `copy`: one compare-and-exchange.
+ * A guard whose copy a publish retired is residual: it leaves the handle's
+ * residual word of that copy instead (the writer counted it there before it
+ * flipped the handle away). Returns {@linkcode LEFT},
+ * {@linkcode LEFT_RESIDUAL} when it was the handle's last residual guard on
+ * that copy, or {@linkcode RECLAIMED} when the handle was reclaimed (its
+ * guards no longer count, so leaving changes nothing).
  */
 export function leaveGuard(
   memory: Memory,
   handle: HandleWord,
-  copy: Copy,
+  copy: number,
 ): typeof LEFT | typeof LEFT_RESIDUAL | typeof RECLAIMED {
   const expected = handle.seen;
-  if ((expected >>> 31) === copy) {
+  if ((expected >>> COPY_SHIFT) === copy) {
     const seen = memory.compareExchange(
       handle.refcount,
       expected,
@@ -185,90 +181,126 @@ export function leaveGuard(
 function leaveAgain(
   memory: Memory,
   handle: HandleWord,
-  copy: Copy,
+  copy: number,
   seen: number,
 ): typeof LEFT | typeof LEFT_RESIDUAL | typeof RECLAIMED {
   let expected = seen;
   for (;;) {
     if (generationOf(expected) !== handle.generation) return RECLAIMED;
-    const residual = (expected >>> 31) !== copy;
-    const next = expected - (residual ? RESIDUAL_ONE + 1 : 1);
-    const found = memory.compareExchange(handle.refcount, expected, next);
+    if ((expected >>> COPY_SHIFT) !== copy) {
+      return leaveResidual(memory, handle, copy);
+    }
+    const found = memory.compareExchange(
+      handle.refcount,
+      expected,
+      expected - 1,
+    );
     if (found === expected) {
-      handle.seen = next;
-      if (!residual) return LEFT;
-      handle.departures++;
-      return LEFT_RESIDUAL;
+      handle.seen = expected - 1;
+      return LEFT;
+    }
+    expected = found;
+  }
+}
+
+/** Counts a residual guard off its handle's residual word of `copy`. */
+function leaveResidual(
+  memory: Memory,
+  handle: HandleWord,
+  copy: number,
+): typeof LEFT | typeof LEFT_RESIDUAL | typeof RECLAIMED {
+  const index = handle.refcount + S_RESIDUAL + copy;
+  let expected = memory.load(index);
+  for (;;) {
+    if (generationOf(expected) !== handle.generation) return RECLAIMED;
+    const found = memory.compareExchange(index, expected, expected - 1);
+    if (found === expected) {
+      return (expected & MAX_GUARDS) === 1 ? LEFT_RESIDUAL : LEFT;
     }
     expected = found;
   }
 }
 
 /**
- * Counts one residual departure that `handle` owes off the shared residual
- * count. Returns whether it was the last one, when a parked writer needs
- * {@linkcode wakeWriter}. Its one shared step is the subtract, and the
- * record follows at once, so an exception loses nothing and counts nothing
- * twice. A caller right after `leaveGuard` calls it at the same depth, so
- * the stack that held the leave holds it too.
+ * Tells a writer that may be waiting for a copy to come free that a copy's
+ * guards changed: moves the departure count on, and wakes the writer if it
+ * sleeps. A wake lost to an exception in between costs the writer one wait
+ * slice ({@linkcode WAIT_SLICE_MS}), never a hang.
  */
-export function departOne(
-  memory: Memory,
-  handle: { departures: number },
-): boolean {
-  const before = memory.sub(C_RESIDUAL, 1);
-  handle.departures--;
-  return before === 1;
-}
-
-/** Wakes the writer if it is parked waiting for residual guards. */
 export function* wakeWriter(memory: Memory): Generator<Step, void> {
+  memory.add(C_DEPARTURES, 1);
+  yield;
   if (memory.load(C_WRITER_PARKED) === 0) return;
   yield;
-  memory.notify(C_RESIDUAL, 1);
+  memory.notify(C_DEPARTURES, 1);
 }
 
 /**
- * Counts off every residual departure `handle` owes (its `departures`),
- * waking a parked writer when the total reaches zero. The count may go
- * below zero while the writer is still adding up the residual guards of a
- * publish; the departure that brings it to exactly zero is the last.
+ * Whether no guard reads `copy`, which is not the current copy. Such a copy
+ * can only come free, never be taken again: no handle points new guards at
+ * it, and only the writer adds to residual words. So a scan that finds every
+ * slot clear proves the copy free, though the slots are read one by one.
  */
-export function* departResidual(
+export function* copyIsFree(
   memory: Memory,
-  handle: { departures: number },
-): Generator<Step, void> {
-  while (handle.departures > 0) {
-    if (!departOne(memory, handle)) continue;
+  copy: number,
+): Generator<Step, boolean> {
+  const used = memory.load(C_SLOTS_USED);
+  for (let slot = 0; slot < used; slot++) {
     yield;
-    yield* wakeWriter(memory);
+    const base = slotBase(slot);
+    if ((memory.load(base + S_RESIDUAL + copy) & MAX_GUARDS) !== 0) {
+      return false;
+    }
+    const word = memory.load(base + S_REFCOUNT);
+    if ((word >>> COPY_SHIFT) === copy && (word & MAX_GUARDS) !== 0) {
+      return false;
+    }
   }
+  return true;
 }
 
 /**
- * Waits until no guard is left on the copy the writer gave away at its last
- * publish. The parked flag only saves readers a needless notify: the wait
- * itself re-checks the count before sleeping, so no wake-up is lost.
+ * Waits until one of `copies` (none of them current) has no guard left on
+ * it, and returns it. The parked flag only saves readers a needless notify:
+ * the departure count is read before the scan and the wait re-checks it, so
+ * no departure after the scan goes unseen.
  */
-export function* awaitResidualReaders(memory: Memory): Generator<Step, void> {
+export function* awaitFreeCopy(
+  memory: Memory,
+  copies: readonly number[],
+): Generator<Step, number> {
   let parked = false;
-  for (;;) {
-    const residual = memory.load(C_RESIDUAL);
-    if (residual === 0) break;
-    yield;
-    if (!parked) {
-      memory.store(C_WRITER_PARKED, 1);
-      parked = true;
+  try {
+    for (;;) {
+      const departures = memory.load(C_DEPARTURES);
+      for (const copy of copies) {
+        if (yield* copyIsFree(memory, copy)) return copy;
+      }
       yield;
+      if (!parked) {
+        // Scan once more after parking: a departure before the flag was set
+        // may not have woken anyone.
+        memory.store(C_WRITER_PARKED, 1);
+        parked = true;
+        continue;
+      }
+      yield { index: C_DEPARTURES, expected: departures };
     }
-    yield { index: C_RESIDUAL, expected: residual };
+  } finally {
+    if (parked) memory.store(C_WRITER_PARKED, 0);
   }
-  if (parked) memory.store(C_WRITER_PARKED, 0);
 }
 
-/** Residual guards left (0 when the writer may touch the other copy). */
-export function residualReaders(memory: Memory): number {
-  return memory.load(C_RESIDUAL);
+/** The ids of the open handles with guards on `copy`, live or residual. */
+export function pinningHandles(memory: Memory, copy: number): number[] {
+  return openHandles(memory, (base) => {
+    if ((memory.load(base + S_RESIDUAL + copy) & MAX_GUARDS) !== 0) {
+      return true;
+    }
+    const word = memory.load(base + S_REFCOUNT);
+    return (word >>> COPY_SHIFT) === copy && (word & MAX_GUARDS) !== 0;
+  });
 }
 
 const UNLOCKED = 0;
@@ -342,34 +374,45 @@ export function breakRegistryLock(
 }
 
 /**
- * Flips one handle's refcount word to the other copy, moving its live
- * guards to its residual count. Returns how many that was.
+ * Flips one handle's refcount word to copy `target`, moving its live guards
+ * to its residual word of the copy they read. The residual word is raised
+ * before the flip, so a guard that sees itself flipped always finds itself
+ * counted there; when the flip fails because a guard came or went, the
+ * residual word is set right before the next try.
  */
 function* flipHandle(
   memory: Memory,
-  refcount: number,
+  base: number,
+  target: number,
 ): Generator<Step, number> {
-  let word = memory.load(refcount);
+  let word = memory.load(base + S_REFCOUNT);
+  const residual = base + S_RESIDUAL + (word >>> COPY_SHIFT);
+  let counted = 0;
   for (;;) {
     yield;
-    const flipped = (word ^ COPY_BIT) + ((word & MAX_GUARDS) << RESIDUAL_SHIFT);
-    const seen = memory.compareExchange(refcount, word, flipped);
-    if (seen === word) return word & MAX_GUARDS;
+    const live = word & MAX_GUARDS;
+    if (live !== counted) {
+      memory.add(residual, live - counted);
+      counted = live;
+      yield;
+    }
+    const flipped = (word & GENERATION_BITS) | (target << COPY_SHIFT);
+    const seen = memory.compareExchange(base + S_REFCOUNT, word, flipped);
+    if (seen === word) return live;
     word = seen;
   }
 }
 
 /**
- * Publishes: under the registry lock, points new guards of every handle at
- * the copy the writer has been writing (`H_CURRENT_COPY` toggles, each
- * handle's copy bit toggles), then adds the number of guards still on the
- * old copy to the residual count. Never waits for readers.
- *
- * Returns the residual guards counted.
+ * Publishes: under the registry lock, makes `target` (the copy the writer
+ * has been writing) the current copy, and points every handle's new guards
+ * at it, counting the guards still on the copy it replaces as residual.
+ * Never waits for readers. Returns how many residual guards that was.
  */
 export function* publishCopy(
   memory: Memory,
   owner: number,
+  target: number,
 ): Generator<Step, number> {
   // Sections hold the lock in try/finally, written out in each operation:
   // a generator function made per call (a `locked(section)` helper) measured
@@ -378,21 +421,17 @@ export function* publishCopy(
   let residual = 0;
   try {
     yield;
-    memory.store(H_CURRENT_COPY, memory.load(H_CURRENT_COPY) ^ 1);
+    memory.store(H_CURRENT_COPY, target);
     const used = memory.load(C_SLOTS_USED);
     for (let slot = 0; slot < used; slot++) {
       const base = slotBase(slot);
       if (memory.load(base + S_STATE) !== SLOT_IN_USE) continue;
-      residual += yield* flipHandle(memory, base + S_REFCOUNT);
+      residual += yield* flipHandle(memory, base, target);
     }
     yield;
     memory.add(C_PUBLISHES, 1);
   } finally {
     yield* unlockRegistry(memory);
-  }
-  if (residual !== 0) {
-    yield;
-    memory.add(C_RESIDUAL, residual);
   }
   return residual;
 }
@@ -434,7 +473,7 @@ export function* registerReader(
     if (slot === maxReaders) return null;
     const base = slotBase(slot);
     const generation = generationOf(memory.load(base + S_REFCOUNT));
-    const word = (memory.load(H_CURRENT_COPY) << 31) |
+    const word = (memory.load(H_CURRENT_COPY) << COPY_SHIFT) |
       (generation << GENERATION_SHIFT);
     memory.store(base + S_REFCOUNT, word);
     const registrations = memory.add(base + S_REGISTRATIONS, 1) >>> 0;
@@ -447,12 +486,7 @@ export function* registerReader(
     return {
       slot,
       id: registrations * ID_SLOTS + slot,
-      word: {
-        refcount: base + S_REFCOUNT,
-        generation,
-        seen: word,
-        departures: 0,
-      },
+      word: { refcount: base + S_REFCOUNT, generation, seen: word },
     };
   } finally {
     yield* unlockRegistry(memory);
@@ -481,16 +515,15 @@ function registered(memory: Memory, id: number): boolean {
 /**
  * Frees the slot of the read handle `id` whose thread is gone (a
  * terminated worker), whatever guards it still holds, and moves the slot's
- * generation on, so that the handle can never change the word again, even
- * if its thread is still running. Its guards still counted as residual are
- * added to `owed.departures` and counted off, so the writer's wait can end.
- * Returns how many that was, or -1 if `id` is not an open handle.
+ * generation on in its refcount and residual words, so that the handle can
+ * never change them again, even if its thread is still running. The copies
+ * its guards pinned may then come free: a waiting writer is woken. Returns
+ * how many guards it held, or -1 if `id` is not an open handle.
  */
 export function* reclaimReader(
   memory: Memory,
   id: number,
   owner: number,
-  owed: { departures: number },
 ): Generator<Step, number> {
   yield* lockRegistry(memory, owner);
   let outstanding = -1;
@@ -500,19 +533,25 @@ export function* reclaimReader(
       const base = slotBase(slotOfId(id));
       memory.store(base + S_STATE, SLOT_FREE);
       let word = memory.load(base + S_REFCOUNT);
+      const generation = generationOf(word) + 1;
       for (;;) {
         yield;
-        const next = (word & COPY_BIT) |
-          ((generationOf(word) + 1) << GENERATION_SHIFT);
+        const next = (word & ~GENERATION_BITS & ~MAX_GUARDS) |
+          (generation << GENERATION_SHIFT);
         const seen = memory.compareExchange(base + S_REFCOUNT, word, next);
         if (seen === word) break;
         word = seen;
       }
-      owed.departures += residualIn(word);
-      outstanding = residualIn(word);
+      outstanding = word & MAX_GUARDS;
+      for (let copy = 0; copy < MAX_COPIES; copy++) {
+        yield;
+        const index = base + S_RESIDUAL + copy;
+        const before = memory.exchange(index, generation << GENERATION_SHIFT);
+        outstanding += before & MAX_GUARDS;
+      }
       // The last generation is never given to a handle: a slot that reaches
       // it is never used again, and no handle reclaimed from it can match.
-      if (generationOf(word) + 1 === GENERATION_MASK) {
+      if (generation === GENERATION_MASK) {
         yield;
         memory.store(base + S_STATE, SLOT_RETIRED);
       } else if (freedState(memory, base) === SLOT_RETIRED) {
@@ -523,9 +562,9 @@ export function* reclaimReader(
   } finally {
     yield* unlockRegistry(memory);
   }
-  if (owed.departures > 0) {
+  if (outstanding > 0) {
     yield;
-    yield* departResidual(memory, owed);
+    yield* wakeWriter(memory);
   }
   return outstanding;
 }
@@ -544,14 +583,6 @@ function openHandles(
     }
   }
   return ids;
-}
-
-/** The ids of the handles whose guards the writer's wait is still waiting for. */
-export function residualHandles(memory: Memory): number[] {
-  return openHandles(
-    memory,
-    (base) => residualIn(memory.load(base + S_REFCOUNT)) > 0,
-  );
 }
 
 /** The id of the handle registered in `slot` now. */

@@ -18,14 +18,13 @@ import { ReaderLimitError } from "./errors.ts";
 import {
   H_BUFFER_WORDS,
   LAYOUT_VERSION,
+  MAX_COPIES,
   MapViews,
   T_MASK,
   T_OFFSET,
   T_SIZE,
 } from "./layout.ts";
 import {
-  type Copy,
-  departOne,
   enterGuard,
   leaveGuard,
   LEFT,
@@ -388,13 +387,13 @@ function enter<K, V>(
   views: MapViews,
   state: ReaderState,
   action: string,
-): Copy {
+): number {
   const copy = enterGuard(context.control, state);
   if (copy < 0) refuseGuard(state, copy, action);
   if (views.i32[H_BUFFER_WORDS] !== views.words) {
-    remapEntered(context, views, state, copy as Copy);
+    remapEntered(context, views, state, copy);
   }
-  return copy as Copy;
+  return copy;
 }
 
 /** Throws for a guard that `enterGuard` refused (`why`). */
@@ -413,7 +412,7 @@ function remapEntered<K, V>(
   context: MapContext<K, V>,
   views: MapViews,
   state: ReaderState,
-  copy: Copy,
+  copy: number,
 ): void {
   try {
     views.remap();
@@ -427,11 +426,9 @@ function remapEntered<K, V>(
 /**
  * What follows a guard's leaving its handle's word, given `result` of
  * `leaveGuard` (not {@linkcode LEFT}): noting that the handle was
- * reclaimed, or counting a residual guard off and waking the writer after
- * the last. Called right after `leaveGuard` by the same caller, once its
- * local bookkeeping is done: its calls go no deeper than the leave's did,
- * so the stack that held the leave holds the count-off too. A wake-up lost
- * to an exception costs the writer one wait slice.
+ * reclaimed, or waking a writer that may wait for the copy the handle's
+ * last residual guard left. A wake-up lost to an exception costs the writer
+ * one wait slice, never a hang.
  */
 function settleLeave<K, V>(
   context: MapContext<K, V>,
@@ -439,23 +436,7 @@ function settleLeave<K, V>(
   result: number,
 ): void {
   if (result === RECLAIMED) state.reclaimed = true;
-  payDepartures(context, state);
-}
-
-/**
- * Counts off every departure the handle owes, waking the writer after the
- * last. Owed even by a reclaimed handle: the reclaim counted off only the
- * guards still in the word.
- */
-function payDepartures<K, V>(
-  context: MapContext<K, V>,
-  state: ReaderState,
-): void {
-  let last = false;
-  while (state.departures > 0) {
-    if (departOne(context.control, state)) last = true;
-  }
-  if (last) runBlocking(context.control, wakeWriter(context.control));
+  else runBlocking(context.control, wakeWriter(context.control));
 }
 
 /**
@@ -466,7 +447,7 @@ function payDepartures<K, V>(
 function leaveOneShot<K, V>(
   context: MapContext<K, V>,
   state: ReaderState,
-  copy: Copy,
+  copy: number,
 ): void {
   const result = leaveGuard(context.control, state, copy);
   state.live[copy]--;
@@ -492,7 +473,7 @@ export function openReader<K, V>(
   const state: ReaderState = {
     ...registration.word,
     id: registration.id,
-    live: [0, 0],
+    live: new Array<number>(MAX_COPIES).fill(0),
     closed: false,
     reclaimed: false,
   };
@@ -629,9 +610,8 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const state = this.#state;
     if (state.closed) return;
     const context = this.#context;
-    payDepartures(context, state);
     if (!state.reclaimed) {
-      const live = state.live[0] + state.live[1];
+      const live = state.live.reduce((sum, guards) => sum + guards, 0);
       if (live > 0) {
         throw new TypeError(
           `Cannot close the read handle: ${live} of its guards ${
@@ -661,7 +641,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   readonly #context: MapContext<K, V>;
   readonly #views: MapViews;
   readonly #state: ReaderState;
-  readonly #copy: Copy;
+  readonly #copy: number;
   readonly #table: number;
   readonly #mask: number;
   #released = false;

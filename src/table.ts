@@ -13,12 +13,12 @@
  */
 
 import {
-  H_TABLES,
+  COPIES_START,
+  COPY_WORDS,
   type MapViews,
   T_MASK,
   T_OFFSET,
   T_SIZE,
-  TABLE_STRIDE,
 } from "./layout.ts";
 
 /** A table grows when an insert would take it over this share of its slots. */
@@ -33,7 +33,6 @@ export function slotsFor(entries: number): number {
   return slots;
 }
 
-/** Word index of the descriptor field `field` of copy `copy`'s table. */
 /**
  * The slot where a probe for `hash` starts: the hash's top bits, as many as
  * the table has slots (tables have at least {@linkcode MIN_SLOTS}, so the
@@ -44,8 +43,9 @@ export function homeSlot(hash: number, mask: number): number {
   return hash >>> Math.clz32(mask);
 }
 
+/** Word index of the descriptor field `field` of copy `copy`'s table. */
 export function descriptor(copy: number, field: number): number {
-  return H_TABLES + TABLE_STRIDE * copy + field;
+  return COPIES_START + COPY_WORDS * copy + field;
 }
 
 /** The table of `copy` as the header describes it. */

@@ -1,9 +1,10 @@
 /**
  * The write side: the one write handle of a map, and the write guards it
- * opens. The writer mutates the copy no reader can see, logs each operation,
+ * opens. The writer mutates a copy no reader can see, logs each operation,
  * and at publish points new read guards at that copy. Before it writes
- * again it waits for the guards still on the other copy, then replays the
- * log there, so both copies hold the same entries again.
+ * again it needs another copy no guard reads: a retired one brought up to
+ * date by replaying the logs, or a new one copied from the current table
+ * (see `copies.ts`); it waits only when neither is possible.
  *
  * @module
  */
@@ -12,11 +13,15 @@ import {
   isLocalReader,
   localGuardsOn,
   type MapContext,
-  settleLocalDepartures,
   TableIterator,
 } from "./context.ts";
-import { EntryStore, NEW_ENTRY_LINKS } from "./entries.ts";
-import { DeadlockError, WaitTimeoutError } from "./errors.ts";
+import { CopySet, type CopyTables } from "./copies.ts";
+import { EntryStore, entryMeta } from "./entries.ts";
+import {
+  BufferFullError,
+  DeadlockError,
+  WaitTimeoutError,
+} from "./errors.ts";
 import { Heap } from "./heap.ts";
 import {
   E_HASH,
@@ -27,25 +32,24 @@ import {
   H_CURRENT_COPY,
   H_WRITER_CLOSED,
   type MapViews,
+  MAX_COPIES,
   S_OWNER,
   slotBase,
   T_MASK,
   T_OFFSET,
   T_SIZE,
+  T_VERSION,
 } from "./layout.ts";
 import { OpLog } from "./oplog.ts";
 import {
-  awaitResidualReaders,
-  type Copy,
-  departResidual,
   handleId,
+  pinningHandles,
   publishCopy,
   reclaimReader,
-  residualHandles,
-  residualReaders,
   runAsync,
   runBlocking,
   slotOfId,
+  type Step,
   WaitTimedOut,
 } from "./protocol.ts";
 import {
@@ -66,9 +70,21 @@ import {
   type TableRef,
   writeTable,
 } from "./table.ts";
-import type { WaitOptions, WriteGuard, WriteHandle } from "./write_api.ts";
+import type {
+  PinnedVersion,
+  WaitOptions,
+  WriteGuard,
+  WriteHandle,
+  WriteStats,
+} from "./write_api.ts";
 
-export type { WaitOptions, WriteGuard, WriteHandle } from "./write_api.ts";
+export type {
+  PinnedVersion,
+  WaitOptions,
+  WriteGuard,
+  WriteHandle,
+  WriteStats,
+} from "./write_api.ts";
 
 /** The time limit of a wait, checked. */
 function waitLimit(options: WaitOptions | undefined, action: string): number {
@@ -99,8 +115,48 @@ function waitLimit(options: WaitOptions | undefined, action: string): number {
   return timeoutMs;
 }
 
-/** An entry's size in words must fit the meta word beside its two link bits. */
-const MAX_ENTRY_WORDS = 2 ** 29;
+/** An entry's size in words must fit the meta word beside its link bits. */
+const MAX_ENTRY_WORDS = 2 ** 26;
+
+/**
+ * Logged operations kept for retired copies beyond the newest, at least:
+ * past this (or the current table's slot count, if larger), replaying them
+ * would cost more than copying the table, so the oldest kept copies are
+ * abandoned instead.
+ */
+const MIN_LOG_BUDGET = 4096;
+
+/** A published guard's log, and the version it took the map from. */
+interface Batch {
+  readonly version: number;
+  readonly log: OpLog;
+}
+
+/**
+ * Runs `steps`, calling `beforeWait` before its first wait and `afterWait`
+ * with the time spent once it ends (however it ends).
+ */
+function* observeWaits<T>(
+  steps: Generator<Step, T>,
+  beforeWait: () => void,
+  afterWait: (ms: number) => void,
+): Generator<Step, T> {
+  let since = NaN;
+  try {
+    for (;;) {
+      const next = steps.next();
+      if (next.done) return next.value;
+      if (next.value !== undefined && since !== since) {
+        beforeWait();
+        since = performance.now();
+      }
+      yield next.value;
+    }
+  } finally {
+    steps.return(undefined as T);
+    if (since === since) afterWait(performance.now() - since);
+  }
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") &&
@@ -126,19 +182,21 @@ function takeBack<K, V>(guard: WriteGuardImpl<K, V>, error: unknown): never {
 }
 
 /** The writer's state and every operation behind the handle and its guards. */
-export class Writer<K, V> {
+export class Writer<K, V> implements CopyTables {
   readonly context: MapContext<K, V>;
   readonly views: MapViews;
   readonly #heap: Heap;
   readonly #store: EntryStore<K, V>;
-  /** The copy readers cannot see. */
-  #writeCopy: Copy;
-  /** Operations published but not yet replayed, or made by the live guard. */
-  readonly #log = new OpLog();
-  /** Whether a publish happened since the last wait and replay. */
-  #unsynchronized = false;
+  readonly #maxBytes: number;
+  readonly #copies: CopySet;
+  /** The copy readers cannot see, while one is prepared (else -1). */
+  #writeCopy: number;
+  /** The live guard's operations (or the next guard's). */
+  #log = new OpLog();
+  /** Published logs that kept copies have yet to replay, oldest first. */
+  #batches: Batch[] = [];
   /** A block reserved for each copy's next table, taken at replay. */
-  readonly #reserved: [TableRef | null, TableRef | null] = [null, null];
+  readonly #reserved: (TableRef | null)[] = new Array(MAX_COPIES).fill(null);
   #guard: WriteGuardImpl<K, V> | null = null;
   #opening = false;
   /**
@@ -149,8 +207,8 @@ export class Writer<K, V> {
   #callbacks = 0;
   /** Counts changes, so that an iterator can tell the table changed under it. */
   #changes = 0;
-  /** Residual guards of reclaimed handles not yet counted off. */
-  readonly #owed = { departures: 0 };
+  /** Time the writer spent waiting for copies to come free, in ms. */
+  #waitMs = 0;
   closed = false;
 
   constructor(
@@ -158,12 +216,22 @@ export class Writer<K, V> {
     views: MapViews,
     heapStart: number,
     maxBytes: number,
+    maxCopies: number,
   ) {
     this.context = context;
     this.views = views;
+    this.#maxBytes = maxBytes;
     this.#heap = new Heap(views, heapStart, maxBytes);
     this.#store = new EntryStore(context, views, this.#heap);
-    this.#writeCopy = (views.i32[H_CURRENT_COPY] ^ 1) as Copy;
+    const current = views.i32[H_CURRENT_COPY];
+    this.#writeCopy = current ^ 1;
+    this.#copies = new CopySet(
+      context.control,
+      this,
+      maxCopies,
+      current,
+      this.#writeCopy,
+    );
   }
 
   // ------------------------------------------------------------ guards
@@ -270,78 +338,129 @@ export class Writer<K, V> {
   }
 
   /**
-   * Before a wait for readers: counts off what this thread owes the
-   * residual count (its handles' interrupted departures, reclaimed
-   * guards), then refuses to wait for guards of this thread.
+   * Makes sure a write copy is ready (see `CopySet.prepare`), waiting at
+   * most `timeoutMs` for a copy to come free. A blocking wait refuses to
+   * wait for guards of this thread only.
    */
-  #settleOwnDebts(action: string): void {
-    const control = this.context.control;
-    // Nothing owed while the count is zero: the usual case costs one load.
-    if (residualReaders(control) === 0) return;
-    this.#settleDepartures();
-    if (residualReaders(control) === 0) return;
-    const own = localGuardsOn(this.context, this.#writeCopy);
-    if (own > 0) {
-      throw new DeadlockError(
-        `Cannot ${action}: ${own} read guard${
-          own === 1 ? "" : "s"
-        } of this thread still read${
-          own === 1 ? "s" : ""
-        } the copy the writer must wait for; release ${
-          own === 1 ? "it" : "them"
-        } first, or use the async variant`,
-      );
-    }
-  }
-
-  /** Counts off the departures this thread owes (see `#settleOwnDebts`). */
-  #settleDepartures(): void {
-    const control = this.context.control;
-    settleLocalDepartures(this.context);
-    if (this.#owed.departures > 0) {
-      runBlocking(control, departResidual(control, this.#owed));
-    }
-  }
-
   #synchronizeBlocking(action: string, timeoutMs: number): void {
-    if (!this.#unsynchronized) return;
+    if (this.#copies.settled) return;
+    ensureStack();
     const control = this.context.control;
-    this.#settleOwnDebts(action);
-    if (residualReaders(control) !== 0) {
-      try {
-        runBlocking(control, awaitResidualReaders(control), timeoutMs);
-      } catch (error) {
-        throw this.#timedOut(error, action, timeoutMs);
-      }
+    try {
+      runBlocking(
+        control,
+        this.#observed(() => this.#refuseDeadlock(action)),
+        timeoutMs,
+      );
+    } catch (error) {
+      throw this.#timedOut(error, action, timeoutMs);
     }
-    this.#replay();
+    this.#writeCopy = this.#copies.write;
   }
 
   /** The async wait and replay; the caller holds `#opening` meanwhile. */
   async #synchronizeAsync(action: string, timeoutMs: number): Promise<void> {
-    if (!this.#unsynchronized) return;
-    const control = this.context.control;
-    if (residualReaders(control) !== 0) this.#settleDepartures();
+    if (this.#copies.settled) return;
+    ensureStack();
     try {
-      await runAsync(control, awaitResidualReaders(control), timeoutMs);
+      await runAsync(
+        this.context.control,
+        this.#observed(() => {}),
+        timeoutMs,
+      );
     } catch (error) {
       throw this.#timedOut(error, action, timeoutMs);
     }
-    this.#replay();
+    this.#writeCopy = this.#copies.write;
+  }
+
+  /** `CopySet.prepare`, with its waits counted into the stats. */
+  #observed(beforeWait: () => void): Generator<Step, number> {
+    return observeWaits(this.#copies.prepare(), beforeWait, (ms) => {
+      this.#waitMs += ms;
+    });
+  }
+
+  /**
+   * Before a blocking wait for a retired copy to come free: if guards of
+   * this thread hold every retired copy, no other thread can end the wait.
+   */
+  #refuseDeadlock(action: string): void {
+    let own = 0;
+    for (const copy of this.#copies.retired()) {
+      const guards = localGuardsOn(this.context, copy);
+      if (guards === 0) return;
+      own += guards;
+    }
+    throw new DeadlockError(
+      `Cannot ${action}: all ${this.#copies.maxCopies} copies of the index (maxCopies) are taken, and ${own} read guard${
+        own === 1 ? "" : "s"
+      } of this thread hold${
+        own === 1 ? "s" : ""
+      } the retired ones the writer must wait for; release ${
+        own === 1 ? "it" : "them"
+      } first, or use the async variant`,
+    );
+  }
+
+  /** The ids of the handles with guards on retired copies, oldest version first. */
+  #pinningReaders(): number[] {
+    const readers: number[] = [];
+    for (const copy of this.#copies.retired()) {
+      for (const id of pinningHandles(this.context.control, copy)) {
+        if (!readers.includes(id)) readers.push(id);
+      }
+    }
+    return readers;
   }
 
   #timedOut(error: unknown, action: string, timeoutMs: number): unknown {
     if (!(error instanceof WaitTimedOut)) return error;
-    const readers = residualHandles(this.context.control);
+    const readers = this.#pinningReaders();
     const holders = readers.length === 0
-      ? "guards that left without counting themselves off (their thread still owes it)"
+      ? "guards that left without waking the writer"
       : `guards of read handle${readers.length === 1 ? "" : "s"} ${
         readers.join(", ")
       }`;
     return new WaitTimeoutError(
-      `Cannot ${action}: after ${timeoutMs} ms, ${holders} still hold the old copy`,
+      `Cannot ${action}: all ${this.#copies.maxCopies} copies of the index (maxCopies) are taken, and after ${timeoutMs} ms ${holders} still hold the retired ones`,
       readers,
     );
+  }
+
+  /** What the writer and its copies look like now; see {@linkcode WriteStats}. */
+  stats(): WriteStats {
+    const copies = this.#copies;
+    const control = this.context.control;
+    const now = performance.now();
+    const pinned: PinnedVersion[] = [];
+    for (const copy of copies.retired()) {
+      const readers = pinningHandles(control, copy);
+      if (readers.length === 0) continue;
+      pinned.push({
+        version: copies.versionOf(copy),
+        readers,
+        heldMs: now - copies.retiredAt(copy),
+      });
+    }
+    const heap = this.#heap;
+    return {
+      version: copies.version,
+      copies: copies.count,
+      maxCopies: copies.maxCopies,
+      pinned,
+      bytesInUse: (heap.top - heap.freeWords) * 4,
+      bytesReserved: this.views.buffer.byteLength,
+      maxBytes: this.#maxBytes,
+      waits: copies.waits,
+      waitMs: this.#waitMs,
+      clones: copies.clones,
+      replays: copies.replays,
+      loggedOperations: this.#batches.reduce(
+        (sum, batch) => sum + batch.log.length,
+        0,
+      ),
+    };
   }
 
   reclaim(readerId: number, options?: WaitOptions): void {
@@ -388,7 +507,7 @@ export class Writer<K, V> {
       control,
       tag,
       gone,
-      () => reclaimReader(control, readerId, tag, this.#owed),
+      () => reclaimReader(control, readerId, tag),
       action,
       timeoutMs,
     );
@@ -399,9 +518,10 @@ export class Writer<K, V> {
     }
   }
 
-  /** Replays the published operations onto the write copy (no reader is on it). */
-  #replay(): void {
-    const copy = this.#writeCopy;
+  // ------------------------------------------------------------ tables
+
+  /** `CopyTables.replay`: the logs since `from`, onto `copy`. */
+  replay(copy: number, from: number): void {
     const views = this.views;
     const i32 = views.i32;
     const stride = this.context.stride;
@@ -414,8 +534,99 @@ export class Writer<K, V> {
       writeTable(i32, copy, { ...reserved, size: old.size });
       this.#reserved[copy] = null;
     }
-    this.#log.replay(views, this.#store, copy, stride);
-    this.#unsynchronized = false;
+    for (const batch of this.#batches) {
+      if (batch.version >= from) {
+        batch.log.replay(views, this.#store, copy, stride);
+      }
+    }
+    i32[descriptor(copy, T_VERSION)] = this.#copies.version;
+    this.#dropReplayedLogs();
+  }
+
+  /** `CopyTables.clone`: a new table for `copy`, holding the current copy's entries. */
+  clone(copy: number): boolean {
+    const stride = this.context.stride;
+    const current = readTable(this.views.i32, this.#copies.current);
+    const words = stride * (current.mask + 1);
+    let offset: number;
+    try {
+      offset = this.#heap.allocAligned(words, "copy the index");
+    } catch (error) {
+      if (error instanceof BufferFullError) return false;
+      throw error;
+    }
+    const i32 = this.views.i32;
+    i32.copyWithin(offset, current.offset, current.offset + words);
+    for (let at = offset + 1; at < offset + words; at += stride) {
+      if (i32[at] !== 0) this.#store.relink(i32[at]);
+    }
+    writeTable(i32, copy, { offset, mask: current.mask, size: current.size });
+    i32[descriptor(copy, T_VERSION)] = this.#copies.version;
+    return true;
+  }
+
+  /** `CopyTables.untrack`: `copy` will not hold what was logged since `from`. */
+  untrack(copy: number, from: number): void {
+    const unlink = (entry: number) => this.#store.unlink(entry);
+    for (const batch of this.#batches) {
+      if (batch.version >= from) batch.log.forEachAdded(unlink);
+    }
+    this.#log.forEachAdded(unlink);
+    this.#release(copy);
+    this.#dropReplayedLogs();
+  }
+
+  /** `CopyTables.destroy`: frees `copy`'s table and its hold on entries. */
+  destroy(copy: number): void {
+    const i32 = this.views.i32;
+    const stride = this.context.stride;
+    const table = readTable(i32, copy);
+    const end = table.offset + stride * (table.mask + 1);
+    for (let at = table.offset + 1; at < end; at += stride) {
+      if (i32[at] !== 0) this.#store.unlink(i32[at]);
+    }
+    this.#heap.free(table.offset, stride * (table.mask + 1));
+    writeTable(i32, copy, { offset: 0, mask: 0, size: 0 });
+    this.#release(copy);
+  }
+
+  /** Frees the block reserved for `copy`'s next table, if any. */
+  #release(copy: number): void {
+    const reserved = this.#reserved[copy];
+    if (reserved === null) return;
+    this.#heap.free(reserved.offset, this.context.stride * (reserved.mask + 1));
+    this.#reserved[copy] = null;
+  }
+
+  /** Forgets the logs that no kept copy will replay. */
+  #dropReplayedLogs(): void {
+    const oldest = this.#copies.oldestKept();
+    let first = 0;
+    while (
+      first < this.#batches.length && this.#batches[first].version < oldest
+    ) first++;
+    if (first > 0) this.#batches = this.#batches.slice(first);
+  }
+
+  /**
+   * Keeps the logs no longer than replaying is worth: abandons the oldest
+   * kept copies (never the newest, the one the next guard most likely
+   * replays) while the logs hold more operations than the budget.
+   */
+  #boundLogs(): void {
+    const i32 = this.views.i32;
+    const slots = i32[descriptor(this.#copies.current, T_MASK)] + 1;
+    const budget = Math.max(MIN_LOG_BUDGET, slots);
+    for (;;) {
+      let logged = 0;
+      for (const batch of this.#batches) logged += batch.log.length;
+      if (logged <= budget) return;
+      const kept = this.#copies.retired().filter((copy) =>
+        this.#copies.role(copy) === "kept"
+      );
+      if (kept.length < 2) return;
+      this.#copies.abandon(kept[0]);
+    }
   }
 
   /**
@@ -431,16 +642,22 @@ export class Writer<K, V> {
     }
     const control = this.context.control;
     const tag = this.context.tag;
+    const copies = this.#copies;
+    const target = this.#writeCopy;
+    this.views.i32[descriptor(target, T_VERSION)] = copies.version + 1;
     runRegistry(
       control,
       tag,
-      () => publishCopy(control, tag),
+      () => publishCopy(control, tag, target),
       "publish the write guard",
       timeoutMs,
     );
     this.#guard = null;
-    this.#writeCopy = (this.#writeCopy ^ 1) as Copy;
-    this.#unsynchronized = true;
+    this.#batches.push({ version: copies.version, log: this.#log });
+    this.#log = new OpLog();
+    copies.published();
+    this.#writeCopy = -1;
+    this.#boundLogs();
   }
 
   abort(guard: WriteGuardImpl<K, V>): void {
@@ -766,7 +983,7 @@ export class Writer<K, V> {
     i32[entry + E_HASH] = hash;
     i32[entry + E_KEY] = keys.keyField(key);
     i32[entry + E_VALUE_LENGTH] = values.length(value);
-    i32[entry + E_META] = (words << 2) | NEW_ENTRY_LINKS;
+    i32[entry + E_META] = entryMeta(words, this.#copies.tracking);
     keys.write(views, entry, key);
     values.write(views, entry + ENTRY_HEADER_WORDS + keyWords, value);
 
@@ -788,8 +1005,8 @@ export class Writer<K, V> {
 
   /**
    * Grows the write copy's table when one more entry would pass the load
-   * limit, and reserves the other copy's next table at the same time, so
-   * that a replay never needs memory and so can never fail.
+   * limit, and reserves the current copy's next table at the same time, so
+   * that its replay never needs memory and so can never fail.
    */
   #reserveRoomForOneMore(action: string): void {
     const i32 = this.views.i32;
@@ -817,11 +1034,11 @@ export class Writer<K, V> {
       mask: grown - 1,
       size: current.size,
     });
-    const peer = (copy ^ 1) as Copy;
-    const previous = this.#reserved[peer];
-    if (previous !== null) {
-      heap.free(previous.offset, stride * (previous.mask + 1));
-    }
+    // Only the current copy will replay into the grown table; older
+    // retired copies are let go once free rather than grown too.
+    this.#copies.abandonAll();
+    const peer = this.#copies.current;
+    this.#release(peer);
     this.#reserved[peer] = { offset: other, mask: grown - 1, size: 0 };
   }
 }
@@ -929,6 +1146,9 @@ export class WriteHandleImpl<K, V> implements WriteHandle<K, V> {
   }
   reclaim(readerId: number, options?: WaitOptions): void {
     this.#writer.reclaim(readerId, options);
+  }
+  stats(): WriteStats {
+    return this.#writer.stats();
   }
   close(): void {
     this.#writer.close();

@@ -16,9 +16,15 @@ import type { DeadlockError, WaitTimeoutError } from "./errors.ts";
  *
  * | operation | cost |
  * | --- | --- |
- * | `guard()` | O(1) when no reader holds the old copy; otherwise waits for them, then replays the last guard's operations |
- * | `synchronize()` | the same wait and replay, without opening a guard |
+ * | `guard()` | replays the last guard's operations onto a copy no reader holds; if readers hold every retired copy, copies the index instead (O(entries)); waits only when `maxCopies` copies, or `maxBytes`, are used up |
+ * | `synchronize()` | the same, without opening a guard, and frees every retired copy that readers have left |
+ * | `stats()` | O(readers × copies) loads; never disturbs readers |
  * | `close()` | O(1); readers keep reading |
+ *
+ * A read guard held for long (across an `await`, or by a worker that died
+ * in it) pins the copy of the index it reads, and the entries that copy
+ * reaches: it costs memory, shown by `stats().pinned`, never the writer's
+ * time. The writer writes another copy meanwhile.
  *
  * @typeParam K The type of the keys.
  * @typeParam V The type of the values.
@@ -40,13 +46,19 @@ import type { DeadlockError, WaitTimeoutError } from "./errors.ts";
  */
 export interface WriteHandle<K, V> extends Disposable {
   /**
-   * Opens a write guard. If read guards are still on the copy the last
-   * publish gave away, waits for them to leave (blocking the thread), then
-   * replays the last guard's operations onto that copy.
+   * Opens a write guard on a copy of the index that no read guard reads:
+   * the copy the last publish retired, brought up to date by replaying the
+   * last guard's operations, once its readers have left; if readers still
+   * hold it, another retired copy they have left (replaying the logs since
+   * its version), or a new copy of the current index. It waits (blocking
+   * the thread) only when the map already has `maxCopies` copies, or the
+   * buffer has no room for another, until a retired copy comes free.
    *
    * Throws a `TypeError` if the handle is closed or a write guard is live,
-   * and a {@linkcode DeadlockError} if the guards it would wait for belong
-   * to this thread.
+   * a {@linkcode DeadlockError} if it would have to wait and the guards it
+   * would wait for belong to this thread, and a {@linkcode WaitTimeoutError}
+   * naming the read handles that pin the oldest copies if the wait outlasts
+   * `timeoutMs`.
    *
    * @returns The write guard; publish it with `publish()` or by disposing it.
    *
@@ -77,10 +89,12 @@ export interface WriteHandle<K, V> extends Disposable {
    */
   guardAsync(options?: WaitOptions): Promise<WriteGuard<K, V>>;
   /**
-   * Waits until no reader is left on the copy the last publish gave away,
-   * and replays the published operations onto it, so that the memory of
-   * removed and replaced entries is free for reuse. `guard()` does the same
-   * on its own; call this to do that work at a time of your choosing.
+   * Does now the work the next `guard()` would do first. After it returns,
+   * the writer has no replay pending (the next guard opens at once, with no
+   * wait and no copying), and every retired copy that no read guard holds
+   * any more has been freed, with the entries only it reached. Copies that
+   * guards still hold stay until they are left; `stats().pinned` lists them.
+   * It waits, like `guard()`, only when `maxCopies` copies are taken.
    *
    * @example
    * ```ts
@@ -117,7 +131,8 @@ export interface WriteHandle<K, V> extends Disposable {
    * Frees the registry slot of the read handle `readerId` (its
    * `ReadHandle.id`) whose worker is gone or going, for example terminated
    * while it held a guard. Its guards stop counting, so a wait for them
-   * ends, and its slot counts no more against `maxReaders`.
+   * ends, the copies only they held are freed at the next `guard()` or
+   * `synchronize()`, and its slot counts no more against `maxReaders`.
    *
    * The handle becomes inert, even if its thread keeps running (in Deno,
    * `worker.terminate()` stops a worker only when it returns to its event
@@ -161,6 +176,36 @@ export interface WriteHandle<K, V> extends Disposable {
    * ```
    */
   reclaim(readerId: number, options?: WaitOptions): void;
+  /**
+   * What the writer and its copies of the index look like now: the
+   * version, the copies, the versions that read guards still pin and who
+   * pins them, the buffer's memory, and how often the writer waited or
+   * copied. Read from the registry with plain loads: it never disturbs
+   * readers. See {@linkcode WriteStats} for each field.
+   *
+   * @returns A fresh snapshot.
+   *
+   * @example A guard held long pins its version, not the writer
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write, read] = create();
+   * write.update((guard) => guard.insert("a", "1"));
+   * const view = read.guard(); // held, as across an await
+   * write.update((guard) => guard.insert("a", "2"));
+   * write.update((guard) => guard.insert("a", "3")); // no wait
+   * const stats = write.stats();
+   * assertEquals(stats.version, 3);
+   * assertEquals(stats.waits, 0);
+   * assertEquals(stats.pinned.map((p) => [p.version, p.readers]), [[1, [read.id]]]);
+   * assertEquals(view.get("a"), "1");
+   * view.release();
+   * write.synchronize(); // frees the copy the guard pinned
+   * assertEquals(write.stats().pinned, []);
+   * ```
+   */
+  stats(): WriteStats;
   /**
    * Runs `fn` with a new write guard and publishes what it did if it
    * returns, or takes it all back (`WriteGuard.abort()`) if it throws, then
@@ -266,6 +311,72 @@ export interface WaitOptions {
    * (default: wait as long as it takes).
    */
   timeoutMs?: number;
+}
+
+/**
+ * A version of the map that read guards still read after newer ones were
+ * published: an entry of {@linkcode WriteStats.pinned}.
+ *
+ * @example
+ * ```ts
+ * import type { PinnedVersion } from "@x/flashmap";
+ *
+ * const pinned: PinnedVersion = { version: 3, readers: [1], heldMs: 1500 };
+ * ```
+ */
+export interface PinnedVersion {
+  /** The version (publish count) the guards read. */
+  readonly version: number;
+  /** Ids of the read handles whose guards read it (`ReadHandle.id`). */
+  readonly readers: number[];
+  /**
+   * Milliseconds since a newer version replaced it: how long the guards
+   * have kept it alive past its time.
+   */
+  readonly heldMs: number;
+}
+
+/**
+ * What {@linkcode WriteHandle.stats} returns.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { create, type WriteStats } from "@x/flashmap";
+ *
+ * const [write] = create();
+ * const stats: WriteStats = write.stats();
+ * assertEquals(stats.copies, 2);
+ * ```
+ */
+export interface WriteStats {
+  /** Publishes so far: the version new read guards see. */
+  readonly version: number;
+  /**
+   * Copies of the index in the buffer now: the current one, the writer's,
+   * and retired ones that guards still read or that wait to be replayed.
+   */
+  readonly copies: number;
+  /** The most copies the writer may make (the `maxCopies` option). */
+  readonly maxCopies: number;
+  /** The retired versions read guards still read, oldest first. */
+  readonly pinned: PinnedVersion[];
+  /** Bytes of the buffer that hold the header, registry, tables and entries. */
+  readonly bytesInUse: number;
+  /** Bytes the buffer has grown to (committed, in use or free for reuse). */
+  readonly bytesReserved: number;
+  /** The most bytes the buffer may grow to (the `maxBytes` option). */
+  readonly maxBytes: number;
+  /** Times the writer waited for a copy to come free (all copies were taken). */
+  readonly waits: number;
+  /** Milliseconds the writer spent in those waits. */
+  readonly waitMs: number;
+  /** Write copies made by copying the current index, because readers held the retired copies. */
+  readonly clones: number;
+  /** Write copies brought up to date by replaying logged operations. */
+  readonly replays: number;
+  /** Operations logged for retired copies that may yet be replayed. */
+  readonly loggedOperations: number;
 }
 
 /**
