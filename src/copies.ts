@@ -88,8 +88,6 @@ export class CopySet {
   clones = 0;
   /** Write copies brought up to date by replaying logs. */
   replays = 0;
-  /** Times the writer had to wait for a copy to come free. */
-  waits = 0;
 
   /**
    * A map whose copy `current` and copy `write` both hold version 0, as
@@ -210,7 +208,9 @@ export class CopySet {
       let best = -1;
       for (const copy of free) {
         if (this.#copies[copy].role !== "kept") continue;
-        if (best < 0 || this.#copies[copy].version > this.#copies[best].version) {
+        if (
+          best < 0 || this.#copies[copy].version > this.#copies[best].version
+        ) {
           best = copy;
         }
       }
@@ -235,7 +235,6 @@ export class CopySet {
           "Cannot open a write guard: the buffer has no room for a copy of the index to write (maxBytes)",
         );
       }
-      this.waits++;
       yield* awaitFreeCopy(this.#memory, retired);
     }
   }
@@ -251,10 +250,9 @@ export class CopySet {
 
   /** Frees a retired copy that no guard reads. */
   #letGo(copy: number): void {
-    const state = this.#copies[copy];
-    if (state.role === "kept") this.#tables.untrack(copy, state.version);
+    this.abandon(copy);
     this.#tables.destroy(copy);
-    state.role = "absent";
+    this.#copies[copy].role = "absent";
   }
 
   #startWriting(copy: number): void {
@@ -287,8 +285,9 @@ export class CopySet {
   abandon(copy: number): void {
     const state = this.#copies[copy];
     if (state.role !== "kept") return;
-    this.#tables.untrack(copy, state.version);
+    // Abandoned first, so that the tables no longer count it as kept.
     state.role = "abandoned";
+    this.#tables.untrack(copy, state.version);
   }
 
   /** Abandons every kept copy. */

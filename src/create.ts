@@ -29,8 +29,8 @@ import {
   heapStart,
   LAYOUT_VERSION,
   MAGIC,
-  MAX_COPIES,
   MapViews,
+  MAX_COPIES,
 } from "./layout.ts";
 import {
   openReader,

@@ -72,16 +72,18 @@ export class ReaderLimitError extends RangeError {
 /**
  * Thrown instead of hanging when the writer would have to wait for read
  * guards held by its own thread: those guards cannot be released while the
- * thread is blocked in the wait. Release them first, or use the async
- * variants (`guardAsync()`, `synchronizeAsync()`), which let the event loop
- * run while they wait.
+ * thread is blocked in the wait. The writer waits only when all `maxCopies`
+ * copies of the index are taken (or `maxBytes` leaves no room for another)
+ * and read guards hold every retired one. Release them first, or use the
+ * async variants (`guardAsync()`, `synchronizeAsync()`), which let the event
+ * loop run while they wait.
  *
- * @example A read guard held across a publish blocks the next write guard
+ * @example With `maxCopies: 2`, a read guard held across a publish blocks the next write guard
  * ```ts
  * import { assertThrows } from "@std/assert";
  * import { create, DeadlockError } from "@x/flashmap";
  *
- * const [write, read] = create();
+ * const [write, read] = create({ maxCopies: 2 });
  * const view = read.guard();
  * {
  *   using guard = write.guard();
@@ -105,18 +107,20 @@ export class DeadlockError extends Error {
 }
 
 /**
- * Thrown by a write guard or `synchronize()` given a `timeoutMs` when read
- * guards still hold the old copy at the deadline. `readers` lists the ids
- * (`ReadHandle.id`) of the handles they belong to: if one of them belongs to
+ * Thrown by a write guard or `synchronize()` given a `timeoutMs` when it
+ * had to wait for a copy of the index to come free (all `maxCopies` copies
+ * were taken) and read guards still hold every retired copy at the
+ * deadline. `readers` lists the ids (`ReadHandle.id`) of the handles they
+ * belong to, those on the oldest versions first: if one of them belongs to
  * a worker that is gone, `WriteHandle.reclaim(id)` frees it and the wait
  * can end.
  *
- * @example Waiting at most 10 ms for a reader
+ * @example Waiting at most 10 ms for a reader, with `maxCopies: 2`
  * ```ts
  * import { assertEquals, assertInstanceOf } from "@std/assert";
  * import { create, WaitTimeoutError } from "@x/flashmap";
  *
- * const [write, read] = create();
+ * const [write, read] = create({ maxCopies: 2 });
  * const other = read.clone();
  * {
  *   using guard = write.guard();

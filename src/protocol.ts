@@ -1,7 +1,8 @@
 /**
- * The reader protocol: per-handle refcounts, the residual count, the
- * writer's wait and the reader registry. It counts readers and flips copies;
- * it knows nothing of keys, tables or codecs.
+ * The reader protocol: per-handle refcounts, per-handle residual counts of
+ * each copy, the writer's wait for a copy to come free, and the reader
+ * registry. It counts readers and flips copies; it knows nothing of keys,
+ * tables or codecs.
  *
  * The one-step read paths (enter and leave a guard) are plain functions over
  * {@linkcode Memory}. Every path that takes several shared-memory steps is a
@@ -38,7 +39,10 @@ import {
 } from "./layout.ts";
 
 const GUARD_BITS = 10;
-/** The most guards one read handle may hold at once. */
+/**
+ * The most guards one read handle may hold at once on the current copy
+ * (and the most residual guards it can have on any one retired copy).
+ */
 export const MAX_GUARDS = (1 << GUARD_BITS) - 1;
 const GENERATION_SHIFT = 16;
 const GENERATION_MASK = 0x7ff;
@@ -85,18 +89,23 @@ export interface HandleWord {
   seen: number;
 }
 
-/** `enterGuard` / `leaveGuard`: the handle was reclaimed; nothing changed. */
+/** `enterGuard` / `leaveGuard` / `leaveResidual`: the handle was reclaimed; nothing changed. */
 export const RECLAIMED = -1;
 /** `enterGuard`: the handle already holds {@linkcode MAX_GUARDS}; nothing changed. */
 export const GUARDS_FULL = -2;
-/** `leaveGuard`: the guard left. */
+/** `leaveGuard` / `leaveResidual`: the guard left. */
 export const LEFT = 0;
 /**
- * `leaveGuard`: the guard left, the last of its handle on a copy that a
+ * `leaveResidual`: the guard left, the last of its handle on a copy that a
  * publish retired: that copy may have come free, so run
  * {@linkcode wakeWriter}.
  */
 export const LEFT_RESIDUAL = 1;
+/**
+ * `leaveGuard`: nothing changed, because the guard is residual (a publish
+ * retired its copy): leave it with {@linkcode leaveResidual}.
+ */
+export const RESIDUAL_GUARD = 2;
 
 /**
  * Enters a read guard: one compare-and-exchange (more only when the writer
@@ -113,7 +122,10 @@ export function enterGuard(
   // The handle's own last word is the usual value: one exchange, no checks
   // but the count (a successful exchange proves the generation).
   const expected = handle.seen;
-  if ((expected & MAX_GUARDS) === MAX_GUARDS) return GUARDS_FULL;
+  if ((expected & MAX_GUARDS) === MAX_GUARDS) {
+    // A publish may have moved those guards to a residual word since.
+    return enterAgain(memory, handle, memory.load(handle.refcount));
+  }
   const seen = memory.compareExchange(
     handle.refcount,
     expected,
@@ -149,18 +161,16 @@ function enterAgain(
 
 /**
  * Leaves a read guard that was entered on `copy`: one compare-and-exchange.
- * A guard whose copy a publish retired is residual: it leaves the handle's
- * residual word of that copy instead (the writer counted it there before it
- * flipped the handle away). Returns {@linkcode LEFT},
- * {@linkcode LEFT_RESIDUAL} when it was the handle's last residual guard on
- * that copy, or {@linkcode RECLAIMED} when the handle was reclaimed (its
- * guards no longer count, so leaving changes nothing).
+ * Returns {@linkcode LEFT}, {@linkcode RECLAIMED} when the handle was
+ * reclaimed (its guards no longer count, so leaving changes nothing), or
+ * {@linkcode RESIDUAL_GUARD}, changing nothing, when a publish retired the
+ * guard's copy: the guard then leaves with {@linkcode leaveResidual}.
  */
 export function leaveGuard(
   memory: Memory,
   handle: HandleWord,
   copy: number,
-): typeof LEFT | typeof LEFT_RESIDUAL | typeof RECLAIMED {
+): typeof LEFT | typeof RESIDUAL_GUARD | typeof RECLAIMED {
   const expected = handle.seen;
   if ((expected >>> COPY_SHIFT) === copy) {
     const seen = memory.compareExchange(
@@ -183,13 +193,11 @@ function leaveAgain(
   handle: HandleWord,
   copy: number,
   seen: number,
-): typeof LEFT | typeof LEFT_RESIDUAL | typeof RECLAIMED {
+): typeof LEFT | typeof RESIDUAL_GUARD | typeof RECLAIMED {
   let expected = seen;
   for (;;) {
     if (generationOf(expected) !== handle.generation) return RECLAIMED;
-    if ((expected >>> COPY_SHIFT) !== copy) {
-      return leaveResidual(memory, handle, copy);
-    }
+    if ((expected >>> COPY_SHIFT) !== copy) return RESIDUAL_GUARD;
     const found = memory.compareExchange(
       handle.refcount,
       expected,
@@ -203,8 +211,15 @@ function leaveAgain(
   }
 }
 
-/** Counts a residual guard off its handle's residual word of `copy`. */
-function leaveResidual(
+/**
+ * Leaves a residual guard (one whose `leaveGuard` returned
+ * {@linkcode RESIDUAL_GUARD}): one compare-and-exchange that counts it off
+ * its handle's residual word of `copy`, where the writer counted it before
+ * it flipped the handle away. Returns {@linkcode LEFT},
+ * {@linkcode LEFT_RESIDUAL} when it was the handle's last residual guard on
+ * that copy, or {@linkcode RECLAIMED}, changing nothing.
+ */
+export function leaveResidual(
   memory: Memory,
   handle: HandleWord,
   copy: number,
@@ -236,10 +251,12 @@ export function* wakeWriter(memory: Memory): Generator<Step, void> {
 }
 
 /**
- * Whether no guard reads `copy`, which is not the current copy. Such a copy
- * can only come free, never be taken again: no handle points new guards at
- * it, and only the writer adds to residual words. So a scan that finds every
- * slot clear proves the copy free, though the slots are read one by one.
+ * Whether no guard reads `copy`, a copy that a publish retired. Its guards
+ * are all residual: no handle points new guards at it (every publish flips
+ * every handle, and registration starts on the current copy). And a retired
+ * copy can only come free, never be taken again: only the writer adds to
+ * residual words. So a scan that finds every slot's residual word of the
+ * copy clear proves it free, though the slots are read one by one.
  */
 export function* copyIsFree(
   memory: Memory,
@@ -248,12 +265,7 @@ export function* copyIsFree(
   const used = memory.load(C_SLOTS_USED);
   for (let slot = 0; slot < used; slot++) {
     yield;
-    const base = slotBase(slot);
-    if ((memory.load(base + S_RESIDUAL + copy) & MAX_GUARDS) !== 0) {
-      return false;
-    }
-    const word = memory.load(base + S_REFCOUNT);
-    if ((word >>> COPY_SHIFT) === copy && (word & MAX_GUARDS) !== 0) {
+    if ((memory.load(slotBase(slot) + S_RESIDUAL + copy) & MAX_GUARDS) !== 0) {
       return false;
     }
   }
@@ -531,7 +543,6 @@ export function* reclaimReader(
     yield;
     if (registered(memory, id)) {
       const base = slotBase(slotOfId(id));
-      memory.store(base + S_STATE, SLOT_FREE);
       let word = memory.load(base + S_REFCOUNT);
       const generation = generationOf(word) + 1;
       for (;;) {
@@ -549,15 +560,17 @@ export function* reclaimReader(
         const before = memory.exchange(index, generation << GENERATION_SHIFT);
         outstanding += before & MAX_GUARDS;
       }
-      // The last generation is never given to a handle: a slot that reaches
-      // it is never used again, and no handle reclaimed from it can match.
-      if (generation === GENERATION_MASK) {
-        yield;
-        memory.store(base + S_STATE, SLOT_RETIRED);
-      } else if (freedState(memory, base) === SLOT_RETIRED) {
-        yield;
-        memory.store(base + S_STATE, SLOT_RETIRED);
-      }
+      // The slot is freed last, so that a reclaim cut short leaves it in
+      // use rather than free with its words half reset. The last
+      // generation is never given to a handle: a slot that reaches it is
+      // never used again, and no handle reclaimed from it can match.
+      yield;
+      memory.store(
+        base + S_STATE,
+        generation === GENERATION_MASK
+          ? SLOT_RETIRED
+          : freedState(memory, base),
+      );
     }
   } finally {
     yield* unlockRegistry(memory);

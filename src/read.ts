@@ -18,8 +18,8 @@ import { ReaderLimitError } from "./errors.ts";
 import {
   H_BUFFER_WORDS,
   LAYOUT_VERSION,
-  MAX_COPIES,
   MapViews,
+  MAX_COPIES,
   T_MASK,
   T_OFFSET,
   T_SIZE,
@@ -27,10 +27,12 @@ import {
 import {
   enterGuard,
   leaveGuard,
+  leaveResidual,
   LEFT,
   MAX_GUARDS,
   RECLAIMED,
   registerReader,
+  RESIDUAL_GUARD,
   runBlocking,
   unregisterReader,
   wakeWriter,
@@ -417,15 +419,18 @@ function remapEntered<K, V>(
   try {
     views.remap();
   } catch (error) {
-    const result = leaveGuard(context.control, state, copy);
+    let result: number = leaveGuard(context.control, state, copy);
+    if (result === RESIDUAL_GUARD) {
+      result = leaveResidual(context.control, state, copy);
+    }
     if (result !== LEFT) settleLeave(context, state, result);
     throw error;
   }
 }
 
 /**
- * What follows a guard's leaving its handle's word, given `result` of
- * `leaveGuard` (not {@linkcode LEFT}): noting that the handle was
+ * What follows a guard's leaving its handle's words, given `result` of
+ * `leaveGuard` or `leaveResidual` (not {@linkcode LEFT}): noting that the handle was
  * reclaimed, or waking a writer that may wait for the copy the handle's
  * last residual guard left. A wake-up lost to an exception costs the writer
  * one wait slice, never a hang.
@@ -449,7 +454,10 @@ function leaveOneShot<K, V>(
   state: ReaderState,
   copy: number,
 ): void {
-  const result = leaveGuard(context.control, state, copy);
+  let result: number = leaveGuard(context.control, state, copy);
+  if (result === RESIDUAL_GUARD) {
+    result = leaveResidual(context.control, state, copy);
+  }
   state.live[copy]--;
   if (result !== LEFT) settleLeave(context, state, result);
 }
@@ -760,7 +768,10 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     // released again, or fully left.
     const state = this.#state;
     const control = this.#context.control;
-    const result = leaveGuard(control, state, this.#copy);
+    let result: number = leaveGuard(control, state, this.#copy);
+    if (result === RESIDUAL_GUARD) {
+      result = leaveResidual(control, state, this.#copy);
+    }
     this.#released = true;
     state.live[this.#copy]--;
     if (result !== LEFT) settleLeave(this.#context, state, result);

@@ -16,12 +16,8 @@ import {
   TableIterator,
 } from "./context.ts";
 import { CopySet, type CopyTables } from "./copies.ts";
-import { EntryStore, entryMeta } from "./entries.ts";
-import {
-  BufferFullError,
-  DeadlockError,
-  WaitTimeoutError,
-} from "./errors.ts";
+import { entryMeta, EntryStore } from "./entries.ts";
+import { BufferFullError, DeadlockError, WaitTimeoutError } from "./errors.ts";
 import { Heap } from "./heap.ts";
 import {
   E_HASH,
@@ -207,7 +203,8 @@ export class Writer<K, V> implements CopyTables {
   #callbacks = 0;
   /** Counts changes, so that an iterator can tell the table changed under it. */
   #changes = 0;
-  /** Time the writer spent waiting for copies to come free, in ms. */
+  /** Times the writer waited for a copy to come free, and for how long (ms). */
+  #waits = 0;
   #waitMs = 0;
   closed = false;
 
@@ -374,11 +371,19 @@ export class Writer<K, V> implements CopyTables {
     this.#writeCopy = this.#copies.write;
   }
 
-  /** `CopySet.prepare`, with its waits counted into the stats. */
-  #observed(beforeWait: () => void): Generator<Step, number> {
-    return observeWaits(this.#copies.prepare(), beforeWait, (ms) => {
+  /**
+   * `CopySet.prepare`, with its waits counted into the stats and the logs
+   * no kept copy needs any more dropped once it is done.
+   */
+  *#observed(beforeWait: () => void): Generator<Step, number> {
+    const copy = yield* observeWaits(this.#copies.prepare(), () => {
+      beforeWait();
+      this.#waits++;
+    }, (ms) => {
       this.#waitMs += ms;
     });
+    this.#dropReplayedLogs();
+    return copy;
   }
 
   /**
@@ -393,7 +398,7 @@ export class Writer<K, V> implements CopyTables {
       own += guards;
     }
     throw new DeadlockError(
-      `Cannot ${action}: all ${this.#copies.maxCopies} copies of the index (maxCopies) are taken, and ${own} read guard${
+      `Cannot ${action}: ${this.#noCopy()}, and ${own} read guard${
         own === 1 ? "" : "s"
       } of this thread hold${
         own === 1 ? "s" : ""
@@ -401,6 +406,14 @@ export class Writer<K, V> implements CopyTables {
         own === 1 ? "it" : "them"
       } first, or use the async variant`,
     );
+  }
+
+  /** Why the writer must wait for a retired copy to come free. */
+  #noCopy(): string {
+    const copies = this.#copies;
+    return copies.count < copies.maxCopies
+      ? `the buffer has no room for another copy of the index (maxBytes ${this.#maxBytes})`
+      : `all ${copies.maxCopies} copies of the index (maxCopies) are taken`;
   }
 
   /** The ids of the handles with guards on retired copies, oldest version first. */
@@ -423,7 +436,7 @@ export class Writer<K, V> implements CopyTables {
         readers.join(", ")
       }`;
     return new WaitTimeoutError(
-      `Cannot ${action}: all ${this.#copies.maxCopies} copies of the index (maxCopies) are taken, and after ${timeoutMs} ms ${holders} still hold the retired ones`,
+      `Cannot ${action}: ${this.#noCopy()}, and after ${timeoutMs} ms ${holders} still hold the retired ones`,
       readers,
     );
   }
@@ -452,7 +465,7 @@ export class Writer<K, V> implements CopyTables {
       bytesInUse: (heap.top - heap.freeWords) * 4,
       bytesReserved: this.views.buffer.byteLength,
       maxBytes: this.#maxBytes,
-      waits: copies.waits,
+      waits: this.#waits,
       waitMs: this.#waitMs,
       clones: copies.clones,
       replays: copies.replays,
@@ -540,7 +553,6 @@ export class Writer<K, V> implements CopyTables {
       }
     }
     i32[descriptor(copy, T_VERSION)] = this.#copies.version;
-    this.#dropReplayedLogs();
   }
 
   /** `CopyTables.clone`: a new table for `copy`, holding the current copy's entries. */

@@ -20,6 +20,18 @@ import {
   DeadlockError,
   type KeyCodec,
 } from "@x/flashmap";
+// Header words, edited the way a forger would.
+import {
+  H_KEY_CODEC_LENGTH,
+  H_KEY_CODEC_NAME,
+  H_LAYOUT,
+  H_MAGIC,
+  H_MAX_COPIES,
+  H_MAX_READERS,
+  H_VALUE_CODEC_LENGTH,
+  H_VALUE_CODEC_NAME,
+  LAYOUT_VERSION,
+} from "../src/layout.ts";
 
 /** A deadlock guard for waits, never a timing assertion. */
 const DEADLOCK_GUARD_MS = 20_000;
@@ -452,7 +464,8 @@ Deno.test("WriteHandle.reclaim() refuses ids that are not numbers with a TypeErr
 // -------------------------------------------- nested guards, at the limit
 
 Deno.test("ReadHandle.guard() refuses the 1024th live guard with a RangeError and the writer still waits for all 1023", () => {
-  const [write, read] = create({ value: codecs.number });
+  // Two copies: the writer has no spare copy, so it must wait for the guards.
+  const [write, read] = create({ value: codecs.number, maxCopies: 2 });
   write.update((guard) => guard.set("a", 1));
   const other = read.clone();
   const guards = [];
@@ -471,6 +484,31 @@ Deno.test("ReadHandle.guard() refuses the 1024th live guard with a RangeError an
   write.update((guard) => guard.set("a", 3), { timeoutMs: DEADLOCK_GUARD_MS });
   assertEquals(other.get("a"), 3);
   other.close();
+  read.close();
+  write.close();
+});
+
+Deno.test("ReadHandle with 1023 guards across a publish pins one version, and enters again once they leave", () => {
+  const [write, read] = create({ value: codecs.number });
+  write.update((guard) => guard.set("a", 1));
+  const guards = [];
+  for (let i = 0; i < 1023; i++) guards.push(read.guard());
+  // The writer goes on with spare copies: the guards become residual.
+  write.update((guard) => guard.set("a", 2), { timeoutMs: 0 });
+  write.update((guard) => guard.set("a", 3), { timeoutMs: 0 });
+  assertEquals(write.stats().pinned.map((pinned) => pinned.readers), [[
+    read.id,
+  ]]);
+  for (const guard of guards) assertEquals(guard.get("a"), 1);
+  for (const guard of guards) guard.release();
+  // None of them counts against the handle's limit any more.
+  assertEquals(read.get("a"), 3);
+  const again = [];
+  for (let i = 0; i < 1023; i++) again.push(read.guard());
+  assertThrows(() => read.guard(), RangeError);
+  for (const guard of again) guard.release();
+  write.synchronize();
+  assertEquals(write.stats().pinned, []);
   read.close();
   write.close();
 });
@@ -512,15 +550,6 @@ Deno.test("WriteHandle.update() aborts what fn did when fn throws after reading 
 
 // ------------------------------------------------------- forged buffers
 
-/** Header words (src/layout.ts), edited the way a forger would. */
-const H_MAGIC = 0;
-const H_LAYOUT = 1;
-const H_MAX_READERS = 5;
-const H_KEY_CODEC_NAME = 18;
-const H_KEY_CODEC_LENGTH = 19;
-const H_VALUE_CODEC_NAME = 20;
-const H_VALUE_CODEC_LENGTH = 21;
-
 Deno.test("attach() refuses a buffer with any forged header word with a TypeError, and the map stays as it was", () => {
   const [write, read] = create({
     key: codecs.int32,
@@ -532,8 +561,8 @@ Deno.test("attach() refuses a buffer with any forged header word with a TypeErro
   const header = new Int32Array(token.buffer, 0, 32);
   const forgeries: Array<[number, number]> = [
     [H_MAGIC, 0],
-    [H_LAYOUT, 2],
-    [H_LAYOUT, 4],
+    [H_LAYOUT, LAYOUT_VERSION - 1],
+    [H_LAYOUT, LAYOUT_VERSION + 1],
     [H_MAX_READERS, 0],
     [H_MAX_READERS, -1],
     [H_MAX_READERS, 2 ** 30],
@@ -563,6 +592,19 @@ Deno.test("attach() refuses a buffer with any forged header word with a TypeErro
       header[word] = kept;
     }
   }
+  // Readers never read the writer's copy limit: a forged one changes nothing
+  // for them, nor for the writer, which keeps its own.
+  for (const forged of [0, -1, 1, 17, 0x7fffffff]) {
+    const kept = header[H_MAX_COPIES];
+    header[H_MAX_COPIES] = forged;
+    try {
+      using other = attach(token);
+      assertEquals(other.get(2), 2.5, `header word 7 = ${forged}`);
+    } finally {
+      header[H_MAX_COPIES] = kept;
+    }
+  }
+  assertEquals(write.stats().maxCopies, 8);
   // Tokens naming other codecs than the buffer's are refused too.
   for (const names of [{ key: "string" }, { value: "int32" }, { key: "" }]) {
     assertThrows(() => attach({ ...token, ...names }), TypeError);

@@ -21,7 +21,6 @@ import {
   type Codec,
   codecs,
   create,
-  DeadlockError,
   type KeyCodec,
   ReaderLimitError,
   type ReadHandle,
@@ -38,6 +37,7 @@ import {
   slotBase,
 } from "../src/layout.ts";
 import { ID_SLOTS } from "../src/protocol.ts";
+import { pinnedReaders } from "./utils.ts";
 
 /** A deadlock guard for the writer's waits, never a timing assertion. */
 const DEADLOCK_GUARD_MS = 1_000;
@@ -53,10 +53,12 @@ function wordsOf<K, V>(read: ReadHandle<K, V>): Int32Array {
 }
 
 /**
- * Publishes `key` = `value`, then publishes again, so that the second
- * publish waits for every guard of the first: a guard count left behind
- * anywhere makes it throw (a `DeadlockError` for a count this thread still
- * holds, a `WaitTimeoutError` for one stranded in shared memory).
+ * Publishes `key` = `value`, then publishes again and opens one more write
+ * guard, which lets go of every retired copy no guard reads: a guard count
+ * left behind anywhere keeps a copy pinned, which `stats()` shows (and
+ * with `maxCopies: 2` the writer would wait for it: a `DeadlockError` for a
+ * count this thread still holds, a `WaitTimeoutError` for one stranded in
+ * shared memory).
  */
 function writerWorks(
   write: WriteHandle<string, number>,
@@ -72,6 +74,9 @@ function writerWorks(
   });
   write.guard({ timeoutMs: DEADLOCK_GUARD_MS }).publish();
   assertEquals(read.get(key), value + 1);
+  const stats = write.stats();
+  assertEquals(stats.pinned, []);
+  assertEquals(stats.copies, 2, "a retired copy was not let go");
 }
 
 // ------------------------------------------------- item 4: stack exhaustion
@@ -420,13 +425,15 @@ for (const method of ["get", "has"] as const) {
     assertEquals(taken.get("a"), 1);
     const guard = taken.guard();
     write.update((g) => g.set("a", 10), { timeoutMs: DEADLOCK_GUARD_MS });
-    assertThrows(() => write.guard({ timeoutMs: 0 }), DeadlockError);
+    // Its guard pins the version it reads, under its own id.
+    assertEquals(pinnedReaders(write), [[taken.id]]);
     assertEquals(guard.get("a"), 1);
     guard.release();
     for (let round = 0; round < 3; round++) {
       write.update((g) => g.set("b", round), { timeoutMs: DEADLOCK_GUARD_MS });
       assertEquals(taken.get("b"), round);
     }
+    assertEquals(pinnedReaders(write), []); // its release counted
     // A clone made afterwards works too.
     using later = read.clone();
     assertEquals(later.get("a"), 10);
@@ -465,12 +472,14 @@ Deno.test("ReadGuard.get() passes on the TypeError of a close() from inside the 
   assert(!guard.released);
   assertEquals(guard.get("a"), 1);
   write.update((g) => g.set("a", 2), { timeoutMs: DEADLOCK_GUARD_MS });
-  assertThrows(() => write.guard({ timeoutMs: 0 }), DeadlockError);
+  // The guard still counts: it pins the version it reads.
+  assertEquals(pinnedReaders(write), [[handle.id]]);
   assertEquals(guard.get("a"), 1); // still its snapshot
   guard.release();
   handle.close();
   write.update((g) => g.set("a", 3), { timeoutMs: DEADLOCK_GUARD_MS });
   assertEquals(read.get("a"), 3);
+  assertEquals(pinnedReaders(write), []);
 });
 
 // -------------------------------------- item 6: tokens name their codecs
@@ -817,10 +826,11 @@ Deno.test("WriteHandle.reclaim() throws a RangeError for the stale id of a close
   assertEquals(reused.get("a"), 1);
   const guard = reused.guard();
   write.update((g) => g.set("a", 2), { timeoutMs: DEADLOCK_GUARD_MS });
-  assertThrows(() => write.guard({ timeoutMs: 0 }), DeadlockError);
+  assertEquals(pinnedReaders(write), [[reused.id]]);
   assertEquals(guard.get("a"), 1);
   guard.release();
   write.update((g) => g.set("a", 3), { timeoutMs: DEADLOCK_GUARD_MS });
+  assertEquals(pinnedReaders(write), []);
   assertEquals(reused.get("a"), 3);
   assertThrows(() => read.clone(), ReaderLimitError); // no slot beside it
   assertThrows(() => write.reclaim(reused.id), TypeError); // this thread's

@@ -2,9 +2,11 @@
  * Model-based test of the whole map with fast-check `commands`: writes,
  * publishes, read guards opened, read and released on several handles,
  * handles cloned and closed, synchronizes; checked against a model of the
- * published versions (S1-S3) that also predicts when the writer must refuse
- * to wait for this thread's own guards. A shrunk failure prints the command
- * list.
+ * published versions (S1-S3) and of the writer's copies of the index, which
+ * predicts the versions guards pin (`stats().pinned`), how many copies the
+ * writer keeps, and when it has no copy left and must refuse to wait for
+ * this thread's own guards. Runs with `maxCopies` 2, 3 and the default. A
+ * shrunk failure prints the command list.
  */
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import fc from "fast-check";
@@ -17,6 +19,7 @@ import {
   type WriteGuard,
   type WriteHandle,
 } from "@x/flashmap";
+import { DEFAULT_MAX_COPIES } from "../src/create.ts";
 
 interface GuardModel {
   snapshot: Map<number, string>;
@@ -25,12 +28,15 @@ interface GuardModel {
 }
 
 interface Model {
+  /** The map's `maxCopies`. */
+  maxCopies: number;
   pending: Map<number, string>;
   published: Map<number, string>;
   flips: number;
   /** Whether the open write guard changed anything (an unchanged one publishes nothing). */
   dirty: boolean;
   writing: boolean;
+  /** Whether a publish left the writer without a write copy (the next guard or synchronize prepares one). */
   unsynchronized: boolean;
   handles: ({ guards: GuardModel[] } | null)[];
 }
@@ -44,12 +50,58 @@ interface Real {
 
 const MAX_READERS = 4;
 
-/** Whether the writer's wait would be for guards of this (the only) thread. */
-function wouldDeadlock(m: Model): boolean {
+/**
+ * The retired versions that live guards still read, oldest first: each is
+ * a copy of the index the writer cannot take back.
+ */
+function pinnedVersions(m: Readonly<Model>): number[] {
+  const versions = new Set<number>();
+  for (const handle of m.handles) {
+    for (const guard of handle?.guards ?? []) {
+      if (guard.flips < m.flips) versions.add(guard.flips);
+    }
+  }
+  return [...versions].sort((a, b) => a - b);
+}
+
+/**
+ * Whether preparing a write copy now makes the writer wait, which it
+ * refuses (DeadlockError) because every guard is this (the only) thread's:
+ * no write copy is ready, and the current copy, the pinned ones and a new
+ * one would not fit in `maxCopies`.
+ */
+function wouldDeadlock(m: Readonly<Model>): boolean {
   return m.unsynchronized &&
-    m.handles.some((h) =>
-      h !== null && h.guards.some((g) => g.flips < m.flips)
-    );
+    1 + pinnedVersions(m).length + 1 > m.maxCopies;
+}
+
+/**
+ * Checks `write.stats()` against the model: the version, the pinned
+ * versions and the handles that pin each. After a prepare (`prepared`)
+ * the writer has let go of every retired copy no guard reads: it keeps the
+ * current copy, its write copy and one per pinned version.
+ */
+function checkStats(m: Readonly<Model>, r: Real, prepared: boolean): void {
+  const stats = r.write.stats();
+  assertEquals(stats.version, m.flips);
+  assertEquals(stats.maxCopies, m.maxCopies);
+  const pinned = pinnedVersions(m).map((version) => ({
+    version,
+    readers: m.handles.flatMap((handle, at) =>
+      handle !== null && handle.guards.some((g) => g.flips === version)
+        ? [r.handles[at]!.id]
+        : []
+    ).sort((a, b) => a - b),
+  }));
+  assertEquals(
+    stats.pinned.map(({ version, readers }) => ({
+      version,
+      readers: [...readers].sort((a, b) => a - b),
+    })),
+    pinned,
+  );
+  assert(stats.copies <= m.maxCopies, `${stats.copies} copies`);
+  if (prepared) assertEquals(stats.copies, 2 + pinned.length);
 }
 
 /** Opens the write guard if needed; returns false when the model predicts a DeadlockError (checked). */
@@ -57,12 +109,14 @@ function ensureWriting(m: Model, r: Real): boolean {
   if (m.writing) return true;
   if (wouldDeadlock(m)) {
     assertThrows(() => r.write.guard(), DeadlockError);
+    checkStats(m, r, false);
     return false;
   }
   r.guard = r.write.guard();
   m.writing = true;
   m.dirty = false;
   m.unsynchronized = false;
+  checkStats(m, r, true);
   return true;
 }
 
@@ -122,6 +176,7 @@ class Publish implements fc.Command<Model, Real> {
       m.flips++;
       m.unsynchronized = true;
     }
+    checkStats(m, r, false);
   }
   toString = () => "publish()";
 }
@@ -131,10 +186,12 @@ class Synchronize implements fc.Command<Model, Real> {
   run(m: Model, r: Real) {
     if (wouldDeadlock(m)) {
       assertThrows(() => r.write.synchronize(), DeadlockError);
+      checkStats(m, r, false);
       return;
     }
     r.write.synchronize();
     m.unsynchronized = false;
+    checkStats(m, r, true);
   }
   toString = () => "synchronize()";
 }
@@ -189,6 +246,7 @@ class ReleaseGuard implements fc.Command<Model, Real> {
     r.guards[at][which].release();
     r.guards[at].splice(which, 1);
     m.handles[at]!.guards.splice(which, 1);
+    checkStats(m, r, false);
   }
   toString = () => `releaseGuard(handle ${this.handle}, guard ${this.guard})`;
 }
@@ -241,44 +299,53 @@ const commands = [
   fc.nat(7).map((h) => new CloseHandle(h)),
 ];
 
-Deno.test("map follows a model of published versions under random commands", () => {
-  fc.assert(
-    fc.property(
-      fc.commands(commands, { maxCommands: 250, size: "max" }),
-      (cmds) => {
-        const [write, read] = create({
-          key: codecs.int32,
-          value: codecs.string,
-          capacity: 1,
-          maxReaders: MAX_READERS,
-        });
-        const model: Model = {
-          pending: new Map(),
-          published: new Map(),
-          flips: 0,
-          dirty: false,
-          writing: false,
-          unsynchronized: false,
-          handles: [{ guards: [] }],
-        };
-        const real: Real = {
-          write,
-          guard: null,
-          handles: [read],
-          guards: [[]],
-        };
-        fc.modelRun(() => ({ model, real }), cmds);
-        // Clean up, so that the next run starts from nothing.
-        real.guard?.publish();
-        for (const guards of real.guards) {
-          for (const guard of guards) {
-            guard.release();
-          }
-        }
-        for (const handle of real.handles) handle?.close();
-        write.close();
-      },
-    ),
-    { numRuns: 150 },
+for (const maxCopies of [2, 3, undefined]) {
+  Deno.test(
+    `map follows a model of published versions and copies under random commands (maxCopies ${
+      maxCopies ?? "default"
+    })`,
+    () => {
+      fc.assert(
+        fc.property(
+          fc.commands(commands, { maxCommands: 250, size: "max" }),
+          (cmds) => {
+            const [write, read] = create({
+              key: codecs.int32,
+              value: codecs.string,
+              capacity: 1,
+              maxReaders: MAX_READERS,
+              maxCopies,
+            });
+            const model: Model = {
+              maxCopies: maxCopies ?? DEFAULT_MAX_COPIES,
+              pending: new Map(),
+              published: new Map(),
+              flips: 0,
+              dirty: false,
+              writing: false,
+              unsynchronized: false,
+              handles: [{ guards: [] }],
+            };
+            const real: Real = {
+              write,
+              guard: null,
+              handles: [read],
+              guards: [[]],
+            };
+            fc.modelRun(() => ({ model, real }), cmds);
+            // Clean up, so that the next run starts from nothing.
+            real.guard?.publish();
+            for (const guards of real.guards) {
+              for (const guard of guards) {
+                guard.release();
+              }
+            }
+            for (const handle of real.handles) handle?.close();
+            write.close();
+          },
+        ),
+        { numRuns: 150 },
+      );
+    },
   );
-});
+}

@@ -12,6 +12,7 @@ import {
   type KeyCodec,
   type ReadGuard,
 } from "@x/flashmap";
+import { DEFAULT_MAX_COPIES } from "../src/create.ts";
 import { snapshot, sorted } from "./utils.ts";
 
 type Op =
@@ -71,19 +72,24 @@ const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
 
 /**
  * Runs one sequence. Guards are opened on two read handles; the writer's
- * guard is opened lazily and published by "publish". A guard that would make
- * the writer wait on this thread is released first (the writer cannot wait
- * for its own thread's guards), so every step can run.
+ * guard is opened lazily and published by "publish". Guards opened before a
+ * publish keep the retired versions they read (and the writer keeps a copy
+ * of the index for each) until released. When the next write copy would not
+ * fit in `maxCopies`, the writer would wait on this thread, which it cannot
+ * (its own thread's guards): the guards of the oldest versions are released
+ * first, so every step can run.
  */
 function runModel<K>(
   ops: Op[],
   keyCodec: KeyCodec<K>,
   toKey: (n: number) => K,
+  maxCopies: number,
 ): void {
   const [write, read] = create({
     key: keyCodec,
     value: codecs.string,
     capacity: 1,
+    maxCopies,
   });
   const other = read.clone();
   const handles = [read, other];
@@ -98,19 +104,45 @@ function runModel<K>(
   }[] = [];
   const lastVersion = [0, 0];
   let guard = write.guard();
+  /** Whether the write guard changed anything: an unchanged one publishes nothing. */
+  let dirty = false;
   let counter = 0;
 
   const value = (size: number) => `${counter++}:`.padEnd(size + 2, "v");
-  const ensureGuard = () => {
-    if (!guard.published) return;
-    // Guards opened before the last publish still read the copy the writer needs.
-    for (let i = open.length - 1; i >= 0; i--) {
-      if (open[i].version < version) {
-        open[i].guard.release();
-        open.splice(i, 1);
+  /** The retired versions open guards still read, oldest first. */
+  const pinned = () =>
+    [...new Set(open.map((held) => held.version))]
+      .filter((v) => v < version)
+      .sort((a, b) => a - b);
+  /**
+   * Makes room for the next write copy: the current copy, one per pinned
+   * version and the write copy must fit in `maxCopies`.
+   */
+  const makeRoom = () => {
+    const pins = pinned();
+    while (1 + pins.length + 1 > maxCopies) {
+      const oldest = pins.shift();
+      for (let i = open.length - 1; i >= 0; i--) {
+        if (open[i].version === oldest) {
+          open[i].guard.release();
+          open.splice(i, 1);
+        }
       }
     }
+  };
+  /** The writer keeps the current copy, its write copy, and the pinned ones. */
+  const checkCopies = () => {
+    const stats = write.stats();
+    assertEquals(stats.version, version);
+    assertEquals(stats.pinned.map((p) => p.version), pinned());
+    assertEquals(stats.copies, 2 + pinned().length);
+    assertEquals(stats.waits, 0);
+  };
+  const ensureGuard = () => {
+    if (!guard.published) return;
+    makeRoom();
     guard = write.guard();
+    checkCopies();
   };
 
   for (const step of ops) {
@@ -121,13 +153,14 @@ function runModel<K>(
         const v = value(step.size);
         assertEquals(guard.insert(key, v), model.get(key));
         model.set(key, v);
+        dirty = true;
         break;
       }
       case "remove": {
         ensureGuard();
         const key = toKey(step.key);
         assertEquals(guard.remove(key), model.get(key));
-        model.delete(key);
+        if (model.delete(key)) dirty = true;
         break;
       }
       case "replace": {
@@ -136,7 +169,10 @@ function runModel<K>(
         const v = value(step.size);
         const before = model.get(key);
         assertEquals(guard.replace(key, (old) => old + v), before);
-        if (before !== undefined) model.set(key, before + v);
+        if (before !== undefined) {
+          model.set(key, before + v);
+          dirty = true;
+        }
         break;
       }
       case "publish": {
@@ -144,7 +180,8 @@ function runModel<K>(
         assertEquals(snapshot(guard), sorted(model));
         guard.publish();
         published = new Map(model);
-        version++;
+        if (dirty) version++;
+        dirty = false;
         break;
       }
       case "open": {
@@ -180,6 +217,9 @@ function runModel<K>(
       }
       case "synchronize": {
         if (!guard.published) break;
+        makeRoom();
+        write.synchronize();
+        checkCopies();
         ensureGuard();
         break;
       }
@@ -201,12 +241,16 @@ function runModel<K>(
 
 const runs = { numRuns: 150, endOnFailure: true };
 
+/** 2 copies (the writer gets the retired copy back), a few, and the default. */
+const maxCopiesArbitrary = fc.constantFrom(2, 3, DEFAULT_MAX_COPIES);
+
 Deno.test("map matches a Map model under random operations (string keys)", () => {
   fc.assert(
     fc.property(
       fc.array(opArbitrary, { maxLength: 300, size: "max" }),
-      (ops) => {
-        runModel(ops, codecs.string, (n) => `key-${n}`);
+      maxCopiesArbitrary,
+      (ops, maxCopies) => {
+        runModel(ops, codecs.string, (n) => `key-${n}`, maxCopies);
       },
     ),
     runs,
@@ -217,8 +261,9 @@ Deno.test("map matches a Map model under random operations (int32 keys)", () => 
   fc.assert(
     fc.property(
       fc.array(opArbitrary, { maxLength: 300, size: "max" }),
-      (ops) => {
-        runModel(ops, codecs.int32, (n) => n * 7919 - 100_000);
+      maxCopiesArbitrary,
+      (ops, maxCopies) => {
+        runModel(ops, codecs.int32, (n) => n * 7919 - 100_000, maxCopies);
       },
     ),
     runs,
@@ -239,14 +284,15 @@ Deno.test("map matches a Map model under random operations (user codec keys)", (
   fc.assert(
     fc.property(
       fc.array(opArbitrary, { maxLength: 200, size: "max" }),
-      (ops) => {
+      maxCopiesArbitrary,
+      (ops, maxCopies) => {
         // The model compares keys by identity, so keys are cached per number.
         const keys = new Map<number, [number, number]>();
         runModel(ops, pairCodec, (n) => {
           let key = keys.get(n);
           if (key === undefined) keys.set(n, key = [n, 1000 - n]);
           return key;
-        });
+        }, maxCopies);
       },
     ),
     { numRuns: 60, endOnFailure: true },

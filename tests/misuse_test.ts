@@ -28,6 +28,7 @@ import {
   type WriteGuard,
   type WriteHandle,
 } from "@x/flashmap";
+import { pinnedReaders } from "./utils.ts";
 
 // ---------------------------------------------------------------- helpers
 
@@ -60,12 +61,12 @@ function assertGuardView<K, V>(
 }
 
 /** A string map with three published entries, and their model. */
-function seeded(): [
+function seeded(options: { maxCopies?: number } = {}): [
   WriteHandle<string, string>,
   ReadHandle<string, string>,
   Map<string, string>,
 ] {
-  const [write, read] = create({ capacity: 4 });
+  const [write, read] = create({ capacity: 4, ...options });
   const model = new Map([["a", "1"], ["b", "2"], ["c", "3"]]);
   {
     using guard = write.guard();
@@ -319,7 +320,12 @@ Deno.test("ReadHandle.get() and has() throw a TypeError for a key of the wrong t
   assertThrows(() => intRead.has(2 ** 31), RangeError, "int32");
   assertThrows(() => intRead.get(wrong("1")), TypeError, "int32");
   assertPublished(intRead, new Map([[1, "one"]]));
-  // Nothing was left entered: the writer does not have to wait.
+  // Nothing was left entered: once a publish retires the version the reads
+  // used, no guard pins it, and the writer has nothing to wait for.
+  write.update((guard) => guard.set("a", model.get("a")!));
+  intWrite.update((guard) => guard.set(1, "one"));
+  assertEquals(pinnedReaders(write), []);
+  assertEquals(pinnedReaders(intWrite), []);
   write.guard().publish();
   intWrite.guard().publish();
 });
@@ -609,6 +615,7 @@ Deno.test("ReadGuard methods throw a TypeError once the guard is released", () =
     guard.insert("e", "5");
   }
   model.set("d", "4").set("e", "5");
+  assertEquals(pinnedReaders(write), []);
   assertPublished(read, model);
   read.close();
 });
@@ -846,9 +853,12 @@ Deno.test("WriteHandle.guard() and synchronize() throw a TypeError once the hand
 });
 
 // ---------------------------------------------------------------- deadlock
+//
+// With `maxCopies: 2` the writer has no spare copy: after a publish it must
+// get the retired copy back, so it waits for the guards on it.
 
 Deno.test("WriteHandle.guard() throws a DeadlockError instead of waiting for this thread's read guards", () => {
-  const [write, read, model] = seeded();
+  const [write, read, model] = seeded({ maxCopies: 2 });
   const view = read.guard();
   {
     using guard = write.guard();
@@ -874,7 +884,7 @@ Deno.test("WriteHandle.guard() throws a DeadlockError instead of waiting for thi
 });
 
 Deno.test("WriteHandle.synchronize() throws a DeadlockError for read guards of another handle of this thread", () => {
-  const [write, read, model] = seeded();
+  const [write, read, model] = seeded({ maxCopies: 2 });
   using attached = attach(read.share());
   const cloned = read.clone();
   const views = [attached.guard(), cloned.guard()];
@@ -898,7 +908,7 @@ Deno.test("WriteHandle.synchronize() throws a DeadlockError for read guards of a
 });
 
 Deno.test("WriteHandle.guardAsync() waits for this thread's read guards instead of throwing", async () => {
-  const [write, read, model] = seeded();
+  const [write, read, model] = seeded({ maxCopies: 2 });
   const view = read.guard();
   {
     using guard = write.guard();
@@ -925,7 +935,7 @@ Deno.test("WriteHandle.guardAsync() waits for this thread's read guards instead 
 });
 
 Deno.test("WriteHandle.synchronizeAsync() waits for this thread's read guards instead of throwing", async () => {
-  const [write, read, model] = seeded();
+  const [write, read, model] = seeded({ maxCopies: 2 });
   const view = read.guard();
   {
     using guard = write.guard();
@@ -1356,7 +1366,9 @@ Deno.test("ReadHandle.get() runs a user codec's decode after leaving its guard",
       using guard = write.guard();
       guard.insert("a", "2");
     }
-    // No guard of this thread is live: the writer waits for nobody.
+    // No guard of this thread is live: no guard pins the old version, and
+    // the writer waits for nobody.
+    assertEquals(pinnedReaders(write), []);
     write.guard({ timeoutMs: 1000 }).publish();
   };
   assertEquals(read.get("a"), "1");

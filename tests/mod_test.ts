@@ -16,3 +16,14 @@ Deno.test("mod.ts exports the public API and deno.json exports mod.ts", () => {
   assertEquals(config.exports, "./mod.ts");
   assertEquals(config.name, "@x/flashmap");
 });
+
+Deno.test("mod.ts exports the types of WriteHandle.stats()", () => {
+  const [write, read] = flashmap.create();
+  const stats: flashmap.WriteStats = write.stats();
+  const pinned: flashmap.PinnedVersion[] = stats.pinned;
+  assertEquals(pinned, []);
+  assertEquals(stats.copies, 2);
+  assertEquals(stats.maxCopies, 8); // the default
+  read.close();
+  write.close();
+});

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ReadGuard, WriteGuard } from "@x/flashmap";
+import type { ReadGuard, WriteGuard, WriteStats } from "@x/flashmap";
 
 /** The entries of a guard as a Map sorted by key, for deep comparison. */
 export function snapshot<K, V>(
@@ -18,6 +18,17 @@ export function snapshot<K, V>(
 export function sorted<K, V>(map: Map<K, V>): Map<K, V> {
   return new Map(
     [...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+}
+
+/**
+ * The ids of the read handles whose guards pin each retired version, oldest
+ * version first (`write.stats().pinned`, ids sorted): what the writer's
+ * spare copies are kept for.
+ */
+export function pinnedReaders(write: { stats(): WriteStats }): number[][] {
+  return write.stats().pinned.map(({ readers }) =>
+    [...readers].sort((a, b) => a - b)
   );
 }
 

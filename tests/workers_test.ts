@@ -81,7 +81,12 @@ Deno.test("attach() in workers: readers see each published version", async () =>
 });
 
 Deno.test("ReadGuard in a worker keeps its snapshot across publishes until released", async () => {
-  const [write, read] = create({ key: codecs.string, value: codecs.number });
+  // Two copies: the writer's next guard must wait for the worker's guard.
+  const [write, read] = create({
+    key: codecs.string,
+    value: codecs.number,
+    maxCopies: 2,
+  });
   publish(write, { v: 1 });
   const [worker] = await startReaders(1, read.share());
   try {
@@ -108,6 +113,46 @@ Deno.test("ReadGuard in a worker keeps its snapshot across publishes until relea
     assertEquals((await worker.request({ type: "snapshot" })).entries, [[
       "v",
       3,
+    ]]);
+  } finally {
+    await stopAll([worker]);
+  }
+});
+
+Deno.test("ReadGuard in a worker keeps its snapshot while the writer goes on with spare copies", async () => {
+  const [write, read] = create({ key: codecs.string, value: codecs.number });
+  publish(write, { v: 1 });
+  const [worker] = await startReaders(1, read.share());
+  const id = readerIds.get(worker)!;
+  try {
+    assertEquals((await worker.request({ type: "hold" })).entries, [["v", 1]]);
+    // The writer opens guards and publishes without waiting for the worker.
+    for (let v = 2; v <= 5; v++) {
+      publish(write, { v });
+      assertEquals((await worker.request({ type: "held" })).entries, [[
+        "v",
+        1,
+      ]]);
+      assertEquals((await worker.request({ type: "snapshot" })).entries, [[
+        "v",
+        v,
+      ]]);
+    }
+    write.synchronize();
+    let stats = write.stats();
+    assertEquals(stats.waits, 0);
+    assertEquals(stats.pinned.map((pinned) => pinned.readers), [[id]]);
+    assertEquals(stats.pinned[0].version, 1);
+    await worker.request({ type: "release" });
+    // Once released, the pinned copy is let go at the writer's next guard.
+    write.synchronize();
+    stats = write.stats();
+    assertEquals(stats.pinned, []);
+    assertEquals(stats.copies, 2);
+    publish(write, { v: 6 });
+    assertEquals((await worker.request({ type: "snapshot" })).entries, [[
+      "v",
+      6,
     ]]);
   } finally {
     await stopAll([worker]);
@@ -193,7 +238,12 @@ Deno.test("workers see no torn snapshot and no version going back while the writ
 });
 
 Deno.test("WriteHandle.guard({ timeoutMs }) names a terminated worker's handle, and reclaim() ends the wait", async () => {
-  const [write, read] = create({ key: codecs.string, value: codecs.number });
+  // Two copies: the writer must wait for the worker's guard on the old copy.
+  const [write, read] = create({
+    key: codecs.string,
+    value: codecs.number,
+    maxCopies: 2,
+  });
   publish(write, { v: 1 });
   const [worker] = await startReaders(1, read.share());
   const id = readerIds.get(worker)!;

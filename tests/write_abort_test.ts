@@ -31,8 +31,12 @@ function published<K, V>(read: ReadHandle<K, V>): Map<K, V> {
 }
 
 /** A map whose published version is `a → 1, b → 2, c → 3`. */
-function abc() {
-  const [write, read] = create({ value: codecs.number, capacity: 1 });
+function abc(options: { maxCopies?: number } = {}) {
+  const [write, read] = create({
+    value: codecs.number,
+    capacity: 1,
+    ...options,
+  });
   write.update((guard) => guard.set("a", 1).set("b", 2).set("c", 3));
   const expected = sorted(new Map([["a", 1], ["b", 2], ["c", 3]]));
   return { write, read, expected };
@@ -433,7 +437,8 @@ Deno.test("WriteHandle.update() refuses a non-function and a live guard", () => 
 });
 
 Deno.test("WriteHandle.update() does not call fn when it cannot open the guard", () => {
-  const { write, read, expected } = abc();
+  // Two copies: the writer must wait for the view, which this thread holds.
+  const { write, read, expected } = abc({ maxCopies: 2 });
   write.update((guard) => guard.set("a", 2)); // readers now on the new copy
   expected.set("a", 2);
   const view = read.guard();

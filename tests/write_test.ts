@@ -191,7 +191,8 @@ Deno.test("ReadGuard held across a publish keeps its snapshot", () => {
 });
 
 Deno.test("WriteGuard without changes publishes nothing and needs no wait", () => {
-  const [write, read] = create();
+  // Two copies: a new version would make the next guard wait for the view.
+  const [write, read] = create({ maxCopies: 2 });
   {
     using guard = write.guard();
     guard.insert("a", "1");
@@ -199,12 +200,15 @@ Deno.test("WriteGuard without changes publishes nothing and needs no wait", () =
   const view = read.guard();
   write.guard().publish(); // no change: no new version
   write.guard().publish(); // so nothing to wait for
+  assertEquals(write.stats().version, 1);
+  assertEquals(write.stats().pinned, []);
   assertEquals(view.get("a"), "1");
   view.release();
 });
 
 Deno.test("WriteHandle.guardAsync() waits for this thread's read guard without blocking", async () => {
-  const [write, read] = create();
+  // Two copies: the writer must get back the copy the read guard holds.
+  const [write, read] = create({ maxCopies: 2 });
   {
     using guard = write.guard();
     guard.insert("a", "1");
@@ -279,7 +283,8 @@ Deno.test("WriteGuard survives growth from a tiny capacity through many publishe
 });
 
 Deno.test("WriteHandle.guard() throws DeadlockError for a guard of a handle attached in its own thread", () => {
-  const [write, read] = create();
+  // Two copies: the writer must wait for the guard on the retired copy.
+  const [write, read] = create({ maxCopies: 2 });
   {
     using guard = write.guard();
     guard.insert("a", "1");
@@ -300,7 +305,8 @@ Deno.test("WriteHandle.guard() throws DeadlockError for a guard of a handle atta
 });
 
 Deno.test("attach() in the writer's thread after growth still counts as this thread's reader", () => {
-  const [write, read] = create({ capacity: 1 });
+  // Two copies: the writer must wait for the guard on the retired copy.
+  const [write, read] = create({ capacity: 1, maxCopies: 2 });
   {
     using guard = write.guard();
     for (let i = 0; i < 1000; i++) guard.insert(`k${i}`, "v");

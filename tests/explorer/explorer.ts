@@ -35,6 +35,11 @@ export interface World {
   readonly threads: Thread[];
   /** Checks that must hold once every thread has finished. */
   finish(): void;
+  /**
+   * Checks that must hold after every step, given the threads that sleep
+   * in a wait: their names, and the words they sleep on.
+   */
+  check?(sleeping: ReadonlyMap<string, number>): void;
 }
 
 /** A scenario builds a fresh world for each run. */
@@ -153,6 +158,17 @@ function execute(
     trace.push(
       `#${step} ${thread.name}: ${ops || "(no memory operation)"}${note}`,
     );
+    if (failure === undefined && world.check !== undefined) {
+      try {
+        const sleeping = new Map<string, number>();
+        threads.forEach((thread, t) => {
+          if (blockedOn[t] !== null) sleeping.set(thread.name, blockedOn[t]!);
+        });
+        world.check(sleeping);
+      } catch (error) {
+        failure = `after the step: ${(error as Error).message}`;
+      }
+    }
     if (failure !== undefined) break;
     previous = chosen;
   }

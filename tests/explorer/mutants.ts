@@ -1,100 +1,178 @@
 /**
- * Mutants of the production protocol: src/protocol.ts with one deliberate
- * bug each, loaded as modules of their own. The explorer must catch every
- * one, which shows it checks the real protocol code, not a copy of it.
+ * Mutants of the production protocol and copy set: src/protocol.ts or
+ * src/copies.ts with one deliberate bug each, loaded as modules of their
+ * own. The explorer must catch every one, which shows it checks the real
+ * code, not a copy of it.
  *
  * @module
  */
 
 import type { Protocol } from "./scenarios.ts";
 
-/** A named bug: the exact text it replaces in src/protocol.ts, and the replacement. */
+/** A named bug: the file, the exact text it replaces there, and the replacement. */
 export interface Mutant {
   readonly name: string;
+  readonly file: "protocol.ts" | "copies.ts";
   readonly find: string;
   readonly replace: string;
 }
 
 export const MUTANTS: Mutant[] = [
   {
-    name: "the writer skips the wait for residual readers",
-    find: "if (residual === 0) break;",
-    replace: "break;",
+    name: "a retired copy is let go (and reused) while guards still read it",
+    file: "copies.ts",
+    find: "if (yield* copyIsFree(this.#memory, copy)) free.push(copy);",
+    replace: "free.push(copy);",
   },
   {
-    name: 'the "last residual reader" test is off by one',
-    find: "return before === 1;",
-    replace: "return before === 2;",
+    name: "a new copy is made over a copy that is in use",
+    file: "copies.ts",
+    find: 'findIndex((state) => state.role === "absent")',
+    replace: 'findIndex((state) => state.role === "kept")',
   },
   {
-    name: "publish never adds the residual guards",
-    find: "memory.add(C_RESIDUAL, residual);",
+    name: "the writer waits although another copy fits",
+    file: "copies.ts",
+    find: "if (this.count < this.maxCopies) {",
+    replace: "if (this.count < 2) {",
+  },
+  {
+    name: "a copy is freed without checking its residual guards",
+    file: "protocol.ts",
+    find:
+      "if ((memory.load(slotBase(slot) + S_RESIDUAL + copy) & MAX_GUARDS) !== 0) {",
+    replace: "if (false) {",
+  },
+  {
+    name: "publish never counts the guards it makes residual",
+    file: "protocol.ts",
+    find: "memory.add(residual, live - counted);",
     replace: "",
+  },
+  {
+    name: "publish counts residual guards only on its first try",
+    file: "protocol.ts",
+    find: "if (live !== counted) {",
+    replace: "if (counted === 0 && live !== 0) {",
   },
   {
     name: "publish leaves the current copy of new handles alone",
-    find: "memory.store(H_CURRENT_COPY, memory.load(H_CURRENT_COPY) ^ 1);",
+    file: "protocol.ts",
+    find: "memory.store(H_CURRENT_COPY, target);",
     replace: "",
   },
   {
-    name: "a leaving guard never reports itself residual",
-    find: "const residual = (expected >>> 31) !== copy;",
-    replace: "const residual = false;",
+    name: "a residual guard leaves through its handle's refcount",
+    file: "protocol.ts",
+    find: "if ((expected >>> COPY_SHIFT) !== copy) return RESIDUAL_GUARD;",
+    replace: "",
+  },
+  {
+    name: 'the "last residual guard" test is off by one',
+    file: "protocol.ts",
+    find: "return (expected & MAX_GUARDS) === 1 ? LEFT_RESIDUAL : LEFT;",
+    replace: "return (expected & MAX_GUARDS) === 2 ? LEFT_RESIDUAL : LEFT;",
+  },
+  {
+    name: "a departing residual guard never wakes the writer",
+    file: "protocol.ts",
+    find: "memory.notify(C_DEPARTURES, 1);",
+    replace: "",
+  },
+  {
+    name: "the writer reads the departure count after its scan",
+    file: "protocol.ts",
+    find:
+      "const departures = memory.load(C_DEPARTURES);\n      for (const copy of copies) {\n        if (yield* copyIsFree(memory, copy)) return copy;\n      }",
+    // The load is a step of its own, as it is on a real machine.
+    replace:
+      "for (const copy of copies) {\n        if (yield* copyIsFree(memory, copy)) return copy;\n      }\n      yield;\n      const departures = memory.load(C_DEPARTURES);",
   },
   {
     name: "reclaiming a dead handle forgets its residual guards",
-    find: "owed.departures += residualIn(word);",
-    replace: "",
-  },
-  {
-    name: "a departing guard forgets its handle's residual count",
-    find: "expected - (residual ? RESIDUAL_ONE + 1 : 1);",
-    replace: "expected - 1;",
+    file: "protocol.ts",
+    find:
+      "const before = memory.exchange(index, generation << GENERATION_SHIFT);",
+    replace: "const before = memory.load(index) & 0;",
   },
   {
     name: "reclaiming a handle leaves the slot's generation alone",
-    find: "((generationOf(word) + 1) << GENERATION_SHIFT);",
-    replace: "(generationOf(word) << GENERATION_SHIFT);",
+    file: "protocol.ts",
+    find: "const generation = generationOf(word) + 1;",
+    replace: "const generation = generationOf(word);",
   },
   {
     name: "a late leave ignores that its handle was reclaimed",
+    file: "protocol.ts",
     find:
-      "if (generationOf(expected) !== handle.generation) return RECLAIMED;\n    const residual",
-    replace: "const residual",
+      "if (generationOf(expected) !== handle.generation) return RECLAIMED;\n    if ((expected >>> COPY_SHIFT) !== copy) return RESIDUAL_GUARD;",
+    replace: "if ((expected >>> COPY_SHIFT) !== copy) return RESIDUAL_GUARD;",
+  },
+  {
+    name: "a late residual leave ignores that its handle was reclaimed",
+    file: "protocol.ts",
+    find:
+      "if (generationOf(expected) !== handle.generation) return RECLAIMED;\n    const found = memory.compareExchange(index, expected, expected - 1);",
+    replace:
+      "const found = memory.compareExchange(index, expected, expected - 1);",
   },
   {
     name: "a late enter ignores that its handle was reclaimed",
+    file: "protocol.ts",
     find:
-      "if (generationOf(expected) !== handle.generation) return RECLAIMED;\n    if ((expected",
-    replace: "if ((expected",
+      "if (generationOf(expected) !== handle.generation) return RECLAIMED;\n    if ((expected & MAX_GUARDS) === MAX_GUARDS) return GUARDS_FULL;",
+    replace: "if ((expected & MAX_GUARDS) === MAX_GUARDS) return GUARDS_FULL;",
   },
   {
     name: "a new handle in a reclaimed slot starts from generation 0",
+    file: "protocol.ts",
     find: "const generation = generationOf(memory.load(base + S_REFCOUNT));",
     replace: "const generation = 0;",
   },
 ];
 
-const SOURCE = new URL("../../src/protocol.ts", import.meta.url);
+const SOURCES = new URL("../../src/", import.meta.url);
 
-/** Loads src/protocol.ts with `mutant` applied (it must match exactly once). */
-export async function loadMutant(mutant: Mutant): Promise<Protocol> {
-  let source = await Deno.readTextFile(SOURCE);
-  const at = source.indexOf(mutant.find);
-  if (at < 0 || source.indexOf(mutant.find, at + 1) >= 0) {
-    throw new Error(
-      `mutant "${mutant.name}": its text must occur exactly once in src/protocol.ts`,
-    );
-  }
-  source = source.slice(0, at) + mutant.replace +
-    source.slice(at + mutant.find.length);
-  // The copy lives at a data: URL, so its relative imports become absolute.
+/** A module's source as a data: URL, its relative imports made absolute (or `redirect`ed). */
+async function moduleUrl(
+  file: string,
+  edit: (source: string) => string,
+  redirect: Record<string, string> = {},
+): Promise<string> {
+  let source = edit(await Deno.readTextFile(new URL(file, SOURCES)));
   source = source.replace(
     /from "\.\/([a-z_]+\.ts)"/g,
-    (_, file) => `from "${new URL(file, SOURCE).href}"`,
+    (_, name) => `from "${redirect[name] ?? new URL(name, SOURCES).href}"`,
   );
   const bytes = new TextEncoder().encode(source);
   let binary = "";
   for (const byte of bytes) binary += String.fromCharCode(byte);
-  return await import(`data:application/typescript;base64,${btoa(binary)}`);
+  return `data:application/typescript;base64,${btoa(binary)}`;
+}
+
+/**
+ * Loads src/protocol.ts and src/copies.ts with `mutant` applied to its file
+ * (its text must occur there exactly once); copies.ts always runs on the
+ * loaded protocol.
+ */
+export async function loadMutant(mutant: Mutant): Promise<Protocol> {
+  const apply = (file: string) => (source: string) => {
+    if (file !== mutant.file) return source;
+    const at = source.indexOf(mutant.find);
+    if (at < 0 || source.indexOf(mutant.find, at + 1) >= 0) {
+      throw new Error(
+        `mutant "${mutant.name}": its text must occur exactly once in src/${file}`,
+      );
+    }
+    return source.slice(0, at) + mutant.replace +
+      source.slice(at + mutant.find.length);
+  };
+  const protocolUrl = await moduleUrl("protocol.ts", apply("protocol.ts"));
+  const copiesUrl = await moduleUrl("copies.ts", apply("copies.ts"), {
+    "protocol.ts": protocolUrl,
+  });
+  return {
+    protocol: await import(protocolUrl),
+    copies: await import(copiesUrl),
+  };
 }

@@ -1,46 +1,56 @@
 /**
- * Scenarios for the interleaving explorer: one writer and one or two
- * readers, running the production protocol (or a mutant of it) on simulated
- * memory, with ghost state that checks S1-S5 at every step:
+ * Scenarios for the interleaving explorer: one writer and up to three
+ * readers, running the production reader protocol and the production
+ * `CopySet` (or mutants of them) on simulated memory, with ghost state that
+ * checks the specification at every step:
  *
- * - the writer never touches a copy that a live guard reads (S1, S5);
+ * - the writer never writes, replays, copies into or frees a copy that a
+ *   live guard reads (S1, S5);
  * - a guard sees the same version on every read (S1);
  * - on one handle, a guard created later never sees an older version (S2);
  * - a guard created after a publish returned sees that publish (S3);
  * - no thread waits for ever (S4, checked by the explorer);
- * - an entry's memory is freed only when no live guard can see it (S5).
+ * - an entry's memory is freed only when no live guard can see it (S5);
+ * - the writer sleeps only when `maxCopies` copies exist or the buffer had
+ *   no room for another (S6), checked after every step.
  *
- * The map itself is abstract: version k holds entry k, so the write of
- * version k removes entry k - 1, which is freed when the replay takes it out
- * of the second copy.
+ * The map itself is abstract: version k holds entry k, so entry k can be
+ * freed once no copy holds version k any more.
  *
  * @module
  */
 
 import * as layout from "../../src/layout.ts";
-import type * as production from "../../src/protocol.ts";
-import type { Copy, HandleWord, Step } from "../../src/protocol.ts";
+import type * as productionCopies from "../../src/copies.ts";
+import type { CopyTables } from "../../src/copies.ts";
+import type * as productionProtocol from "../../src/protocol.ts";
+import type { HandleWord, Step } from "../../src/protocol.ts";
 import type { Scenario, Thread, World } from "./explorer.ts";
 import { SimMemory } from "./sim_memory.ts";
 
-/** The protocol module under test: production, or a mutant of it. */
-export type Protocol = typeof production;
+/** The modules under test: production, or mutants of them. */
+export interface Protocol {
+  readonly protocol: typeof productionProtocol;
+  readonly copies: typeof productionCopies;
+}
 
 const MAX_READERS = 3;
 /** A word past the registry: set when a reader thread "dies". */
 const DEAD = layout.heapStart(MAX_READERS);
 /** A word past the registry: set once the writer reclaimed the dead reader. */
 const RECLAIMED_WORD = DEAD + 1;
-/** Zombie scenarios have many steps: two preemptions keep them to seconds. */
-const ZOMBIE_PREEMPTIONS = 2;
+/** A word past the registry: set by the writer after each publish. */
+const PUBLISHED_WORD = DEAD + 2;
 /** Thread tags, as the registry lock records them. */
 const WRITER_TAG = 1;
 const READER_TAG = 2;
+/** The thread name the S6 check watches. */
+const WRITER = "writer";
 
 function wordName(index: number): string {
   const names: Record<number, string> = {
     [layout.H_CURRENT_COPY]: "current",
-    [layout.C_RESIDUAL]: "residual",
+    [layout.C_DEPARTURES]: "departures",
     [layout.C_WRITER_PARKED]: "parked",
     [layout.C_REGISTRY_LOCK]: "lock",
     [layout.C_SLOTS_USED]: "slotsUsed",
@@ -49,36 +59,49 @@ function wordName(index: number): string {
   if (names[index] !== undefined) return names[index];
   if (index === DEAD) return "dead";
   if (index === RECLAIMED_WORD) return "reclaimed";
+  if (index === PUBLISHED_WORD) return "published";
   if (index >= layout.REGISTRY_START) {
     const slot = Math.floor(
       (index - layout.REGISTRY_START) / layout.SLOT_WORDS,
     );
     const field = (index - layout.REGISTRY_START) % layout.SLOT_WORDS;
     const fields = ["refcount", "state", "owner", "registrations"];
-    return `slot${slot}.${fields[field] ?? field}`;
+    const name = field >= layout.S_RESIDUAL
+      ? `residual[${field - layout.S_RESIDUAL}]`
+      : fields[field];
+    return `slot${slot}.${name}`;
   }
   return `word${index}`;
 }
 
 interface GuardGhost {
   readonly name: string;
-  readonly copy: Copy;
+  readonly copy: number;
   readonly version: number;
 }
 
 /** The specification's view of the run. */
 class Ghost {
-  readonly version = [0, 0];
+  /** The version each copy's table holds; -1 for a copy with no table. */
+  readonly version: number[] = new Array(layout.MAX_COPIES).fill(-1);
   readonly live = new Set<GuardGhost>();
   readonly latest = new Map<string, number>();
   published = 0;
 
-  enter(handle: string, copy: Copy): GuardGhost {
+  constructor() {
+    this.version[0] = 0;
+    this.version[1] = 0;
+  }
+
+  enter(handle: string, copy: number): GuardGhost {
     const guard = {
       name: `${handle}'s guard`,
       copy,
       version: this.version[copy],
     };
+    if (guard.version < 0) {
+      throw new Error(`${guard.name} entered copy ${copy}, which has no table`);
+    }
     if (guard.version < this.published) {
       throw new Error(
         `S3: ${guard.name} sees version ${guard.version}, but publish ${this.published} had returned`,
@@ -109,19 +132,27 @@ class Ghost {
     this.live.delete(guard);
   }
 
-  /** The writer changes a copy: no live guard may be reading it. */
-  write(copy: Copy, version: number, what: string): void {
+  /**
+   * The writer changes copy `copy` so that it holds `version` (-1: frees
+   * its table): no live guard may be reading it, and the entry of the
+   * version it held is freed if no copy holds that version any more.
+   */
+  write(copy: number, version: number, what: string): void {
     for (const guard of this.live) {
       if (guard.copy === copy) {
         throw new Error(
-          `the writer ${what} on copy ${copy} while ${guard.name} (version ${guard.version}) reads it`,
+          `the writer ${what} copy ${copy} while ${guard.name} (version ${guard.version}) reads it`,
         );
       }
     }
+    const old = this.version[copy];
     this.version[copy] = version;
+    if (old >= 0 && old !== version && !this.version.includes(old)) {
+      this.free(old);
+    }
   }
 
-  /** Entry `entry` leaves the second copy: its memory may be reused. */
+  /** Entry `entry` is unreachable from every copy: its memory may be reused. */
   free(entry: number): void {
     for (const guard of this.live) {
       if (guard.version === entry) {
@@ -139,16 +170,66 @@ interface Handle {
   readonly word: HandleWord;
 }
 
+interface LiveGuard {
+  readonly handle: Handle;
+  readonly copy: number;
+  readonly ghost: GuardGhost;
+}
+
+/** How a scenario's writer is configured. */
+export interface WriterOptions {
+  /** The `maxCopies` of the map. */
+  readonly maxCopies: number;
+  /** How many copies the buffer has room for beyond the first two (default: any). */
+  readonly room?: number;
+}
+
 /** Everything a scenario's threads share. */
 export class Setup {
-  readonly memory = new SimMemory(RECLAIMED_WORD + 1, wordName);
-  /** Residual guards the writer's reclaims still owe. */
-  readonly owed = { departures: 0 };
+  readonly memory = new SimMemory(PUBLISHED_WORD + 1, wordName);
   readonly ghost = new Ghost();
-  readonly protocol: Protocol;
+  readonly protocol: typeof productionProtocol;
+  readonly copies: productionCopies.CopySet;
+  /** Set when a clone was refused for want of room; cleared when a table is freed. */
+  #full = false;
+  #room: number;
 
-  constructor(protocol: Protocol) {
-    this.protocol = protocol;
+  constructor(modules: Protocol, options: WriterOptions) {
+    this.protocol = modules.protocol;
+    this.#room = options.room ?? Infinity;
+    const ghost = this.ghost;
+    const tables: CopyTables = {
+      replay: (copy, from) => {
+        ghost.write(
+          copy,
+          this.copies.version,
+          `replays versions ${from}..${this.copies.version} onto`,
+        );
+      },
+      clone: (copy) => {
+        if (this.#room <= 0) {
+          this.#full = true;
+          return false;
+        }
+        this.#room--;
+        ghost.write(copy, this.copies.version, "copies the index into");
+        return true;
+      },
+      untrack: () => {},
+      destroy: (copy) => {
+        ghost.write(copy, -1, "frees");
+        this.#room++;
+        this.#full = false;
+      },
+    };
+    this.copies = new modules.copies.CopySet(
+      this.memory,
+      tables,
+      options.maxCopies,
+      0,
+      1,
+      () => 0,
+    );
   }
 
   /** Registers a read handle before the threads start. */
@@ -176,64 +257,96 @@ export class Setup {
   }
 
   /**
-   * The writer: `publishes` write guards, each waiting and replaying first,
-   * then a final synchronize. `before.steps` runs before guard
-   * `before.version` waits.
+   * The writer: `publishes` write guards, each preparing its copy first
+   * (replay, copy, or wait), then a final synchronize. `before(version)`
+   * runs before guard `version` prepares; `during(version)` while it
+   * writes (after it prepared, before it publishes).
    */
   *writer(
     publishes: number,
-    before?: { version: number; steps: () => Generator<Step, void> },
+    hooks: {
+      before?: (version: number) => Generator<Step, void>;
+      during?: (version: number) => void;
+      /** Tell readers of each publish through the `published` word. */
+      announce?: boolean;
+    } = {},
   ): Generator<Step, void> {
-    const { memory, ghost, protocol } = this;
-    let copy: Copy = 1;
-    const synchronize = function* (version: number): Generator<Step, void> {
-      yield;
-      yield* protocol.awaitResidualReaders(memory);
-      yield;
-      ghost.write(copy, version, `replays version ${version}`);
-      ghost.free(version - 1);
-    };
+    const { memory, ghost, protocol, copies } = this;
     for (let version = 1; version <= publishes; version++) {
-      if (version === before?.version) yield* before.steps();
-      if (version > 1) yield* synchronize(version - 1);
+      if (hooks.before !== undefined) yield* hooks.before(version);
+      const copy = yield* copies.prepare();
       yield;
-      ghost.write(copy, version, `writes version ${version}`);
-      yield* protocol.publishCopy(memory, WRITER_TAG);
+      ghost.write(copy, version, `writes version ${version} on`);
+      hooks.during?.(version);
+      yield* protocol.publishCopy(memory, WRITER_TAG, copy);
+      copies.published();
       ghost.published = version;
-      copy = (copy ^ 1) as Copy;
+      if (hooks.announce) {
+        yield;
+        memory.store(PUBLISHED_WORD, version);
+        yield;
+        memory.notify(PUBLISHED_WORD, MAX_READERS);
+      }
     }
-    yield* synchronize(publishes);
+    yield;
+    yield* copies.prepare();
   }
 
   /** Enters a guard; returns what `leave` needs. */
-  enter(handle: Handle): { handle: Handle; copy: Copy; ghost: GuardGhost } {
+  enter(handle: Handle): LiveGuard {
     const copy = this.protocol.enterGuard(this.memory, handle.word);
     if (copy < 0) {
       throw new Error(`${handle.name} could not enter a guard (${copy})`);
     }
-    return {
-      handle,
-      copy: copy as Copy,
-      ghost: this.ghost.enter(handle.name, copy as Copy),
-    };
+    return { handle, copy, ghost: this.ghost.enter(handle.name, copy) };
   }
 
-  *leave(
-    guard: { handle: Handle; copy: Copy; ghost: GuardGhost },
-  ): Generator<Step, void> {
-    const result = this.protocol.leaveGuard(
-      this.memory,
-      guard.handle.word,
-      guard.copy,
-    );
+  *leave(guard: LiveGuard): Generator<Step, void> {
+    const result = yield* this.leaveWords(guard.handle, guard.copy);
     this.ghost.leave(guard.ghost);
     if (result === this.protocol.RECLAIMED) {
       throw new Error(`${guard.handle.name} was reclaimed while it lived`);
     }
     if (result === this.protocol.LEFT_RESIDUAL) {
       yield;
-      yield* this.protocol.departResidual(this.memory, guard.handle.word);
+      yield* this.protocol.wakeWriter(this.memory);
     }
+  }
+
+  /**
+   * Leaves a guard's words, as the read handle does: `leaveGuard`, then,
+   * for a residual guard, `leaveResidual` as a step of its own.
+   */
+  *leaveWords(handle: Handle, copy: number): Generator<Step, number> {
+    const { memory, protocol } = this;
+    const result = protocol.leaveGuard(memory, handle.word, copy);
+    if (result !== protocol.RESIDUAL_GUARD) return result;
+    yield;
+    return protocol.leaveResidual(memory, handle.word, copy);
+  }
+
+  /** One guard with `reads` reads, each a step of its own. */
+  *guard(handle: Handle, reads: number): Generator<Step, void> {
+    const guard = this.enter(handle);
+    for (let i = 0; i < reads; i++) {
+      yield;
+      this.ghost.read(guard.ghost);
+    }
+    yield;
+    yield* this.leave(guard);
+  }
+
+  /**
+   * One guard held until the writer has published `version` (it must
+   * announce), then read and left.
+   */
+  *holdUntil(handle: Handle, version: number): Generator<Step, void> {
+    const guard = this.enter(handle);
+    yield* this.awaitWord(PUBLISHED_WORD, version);
+    yield;
+    this.ghost.read(guard.ghost);
+    yield;
+    yield* this.leave(guard);
   }
 
   /**
@@ -256,13 +369,12 @@ export class Setup {
    * have closed first, when `mayBeClosed`).
    */
   *reclaimWhenDead(id: number, mayBeClosed = false): Generator<Step, void> {
-    yield* this.awaitWord(DEAD);
+    yield* this.awaitWord(DEAD, 1);
     yield;
     const reclaimed = yield* this.protocol.reclaimReader(
       this.memory,
       id,
       WRITER_TAG,
-      this.owed,
     );
     if (reclaimed < 0 && !mayBeClosed) {
       throw new Error(`handle ${id} was not open`);
@@ -270,25 +382,31 @@ export class Setup {
     yield;
     this.memory.store(RECLAIMED_WORD, 1);
     yield;
-    this.memory.notify(RECLAIMED_WORD, 1);
+    this.memory.notify(RECLAIMED_WORD, MAX_READERS);
   }
 
   /**
-   * The writer of the dead-reader scenarios: three publishes, reclaiming
-   * handle `id` once its reader died, before the second.
+   * The writer of the dead-reader scenarios: `publishes` publishes,
+   * reclaiming handle `id` once its reader died, before the second.
    */
-  reclaimingWriter(id: number, mayBeClosed: boolean): Generator<Step, void> {
-    return this.writer(3, {
-      version: 2,
-      steps: () => this.reclaimWhenDead(id, mayBeClosed),
+  reclaimingWriter(
+    id: number,
+    mayBeClosed: boolean,
+    publishes = 3,
+  ): Generator<Step, void> {
+    return this.writer(publishes, {
+      before: (version) =>
+        version === 2 ? this.reclaimWhenDead(id, mayBeClosed) : none(),
     });
   }
 
-  /** Sleeps until `index` is no longer 0. */
-  *awaitWord(index: number): Generator<Step, void> {
-    while (this.memory.load(index) === 0) {
+  /** Sleeps until word `index` is at least `value`. */
+  *awaitWord(index: number, value: number): Generator<Step, void> {
+    for (;;) {
+      const seen = this.memory.load(index);
+      if (seen >= value) return;
       yield;
-      yield { index, expected: 0 };
+      yield { index, expected: seen };
     }
   }
 
@@ -302,7 +420,7 @@ export class Setup {
     const { memory, protocol } = this;
     const copy = protocol.enterGuard(memory, handle.word);
     if (copy < 0) throw new Error(`${handle.name} could not enter a guard`);
-    const ghost = this.ghost.enter(handle.name, copy as Copy);
+    const ghost = this.ghost.enter(handle.name, copy);
     yield;
     this.ghost.read(ghost);
     yield;
@@ -311,102 +429,126 @@ export class Setup {
     yield;
     memory.notify(DEAD, 1);
     yield;
-    yield* this.lateLeave(handle, copy as Copy);
+    yield* this.lateLeave(handle, copy);
     for (let i = 0; i < lateGuards; i++) {
       yield;
+      const reclaimed = memory.load(RECLAIMED_WORD) === 1;
       const late = protocol.enterGuard(memory, handle.word);
       if (late === protocol.GUARDS_FULL) throw new Error("guards full");
+      if (reclaimed && late !== protocol.RECLAIMED) {
+        throw new Error(
+          `${handle.name} entered a guard after it was reclaimed`,
+        );
+      }
       if (late === protocol.RECLAIMED) break;
       yield;
-      yield* this.lateLeave(handle, late as Copy);
+      yield* this.lateLeave(handle, late);
     }
     yield;
     yield* protocol.unregisterReader(memory, handle.id, READER_TAG);
   }
 
   /** A zombie's leave: whatever it returns, the accounting must hold. */
-  *lateLeave(handle: Handle, copy: Copy): Generator<Step, void> {
-    const result = this.protocol.leaveGuard(this.memory, handle.word, copy);
+  *lateLeave(handle: Handle, copy: number): Generator<Step, void> {
+    const reclaimed = this.memory.load(RECLAIMED_WORD) === 1;
+    const result = yield* this.leaveWords(handle, copy);
+    if (reclaimed && result !== this.protocol.RECLAIMED) {
+      throw new Error(
+        `${handle.name} changed its words after it was reclaimed (${result})`,
+      );
+    }
     if (result === this.protocol.LEFT_RESIDUAL) {
       yield;
-      yield* this.protocol.departResidual(this.memory, handle.word);
+      yield* this.protocol.wakeWriter(this.memory);
     }
-  }
-
-  /** One guard with `reads` reads, each a step of its own. */
-  *guard(handle: Handle, reads: number): Generator<Step, void> {
-    const guard = this.enter(handle);
-    for (let i = 0; i < reads; i++) {
-      yield;
-      this.ghost.read(guard.ghost);
-    }
-    yield;
-    yield* this.leave(guard);
   }
 
   world(threads: Thread[]): World {
-    const { memory, ghost } = this;
+    const { memory, ghost, copies } = this;
     return {
       memory,
       threads,
+      check: (sleeping) => {
+        if (sleeping.get(WRITER) !== layout.C_DEPARTURES) return;
+        if (copies.count < copies.maxCopies && !this.#full) {
+          throw new Error(
+            `S6: the writer sleeps with ${copies.count} of ${copies.maxCopies} copies in use and room for another`,
+          );
+        }
+      },
       finish() {
         if (ghost.live.size > 0) {
           throw new Error("guards are still live at the end");
-        }
-        if (memory.words[layout.C_RESIDUAL] !== 0) {
-          throw new Error(
-            `residual is ${memory.words[layout.C_RESIDUAL]} at the end`,
-          );
         }
         if (memory.words[layout.C_REGISTRY_LOCK] !== 0) {
           throw new Error("the lock is held at the end");
         }
         for (let slot = 0; slot < MAX_READERS; slot++) {
           const base = layout.slotBase(slot);
-          const word = memory.words[base + layout.S_REFCOUNT];
-          if (
-            memory.words[base + layout.S_STATE] === layout.SLOT_IN_USE &&
-            (word & 0xfffff) !== 0
-          ) {
+          if (memory.words[base + layout.S_STATE] !== layout.SLOT_IN_USE) {
+            continue;
+          }
+          let counted = memory.words[base + layout.S_REFCOUNT] & 0x3ff;
+          for (let copy = 0; copy < layout.MAX_COPIES; copy++) {
+            counted += memory.words[base + layout.S_RESIDUAL + copy] & 0x3ff;
+          }
+          if (counted !== 0) {
             throw new Error(
-              `slot ${slot} ends with guards or residual guards counted (word ${
-                word >>> 0
-              })`,
+              `slot ${slot} ends with ${counted} guards or residual guards counted`,
             );
           }
+        }
+        // Once every guard has left, a synchronize lets go of every retired
+        // copy without waiting: only the current and the write copy remain.
+        const steps = copies.prepare();
+        for (let next = steps.next(); !next.done; next = steps.next()) {
+          if (next.value !== undefined) {
+            throw new Error("a synchronize after every guard left would wait");
+          }
+        }
+        if (copies.count !== 2) {
+          throw new Error(
+            `${copies.count} copies remain after a last synchronize`,
+          );
         }
       },
     };
   }
 }
 
+function* none(): Generator<Step, void> {}
+
 /** A scenario whose threads `build` makes on a fresh {@linkcode Setup}. */
 function scenario(
-  protocol: Protocol,
+  modules: Protocol,
   name: string,
+  options: WriterOptions,
   build: (s: Setup) => Thread[],
   preemptionBound?: number,
 ): Scenario {
   return {
-    name,
+    name: `${name} (maxCopies ${options.maxCopies}${
+      options.room === undefined ? "" : `, room for ${options.room} more`
+    })`,
     preemptionBound,
     setup() {
-      const s = new Setup(protocol);
+      const s = new Setup(modules, options);
       return s.world(build(s));
     },
   };
 }
 
-/** The scenarios of the issue, for a given protocol module. */
-export function scenarios(protocol: Protocol): Scenario[] {
+/** The scenarios, for given protocol and copy-set modules. */
+export function scenarios(modules: Protocol): Scenario[] {
   return [
     scenario(
-      protocol,
+      modules,
       "S2: two publishes against two sequential guards on one handle",
+      { maxCopies: 3 },
       (s) => {
         const a = s.handle("A");
         return [
-          { name: "writer", steps: s.writer(2) },
+          { name: WRITER, steps: s.writer(2) },
           {
             name: "reader A",
             steps: (function* () {
@@ -419,12 +561,13 @@ export function scenarios(protocol: Protocol): Scenario[] {
       },
     ),
     scenario(
-      protocol,
+      modules,
       "nested guards on one handle (outer, middle, inner)",
+      { maxCopies: 2 },
       (s) => {
         const a = s.handle("A");
         return [
-          { name: "writer", steps: s.writer(2) },
+          { name: WRITER, steps: s.writer(2) },
           {
             name: "reader A",
             steps: (function* () {
@@ -446,34 +589,152 @@ export function scenarios(protocol: Protocol): Scenario[] {
         ];
       },
     ),
-    scenario(protocol, "two handles with one guard each", (s) => {
-      const a = s.handle("A");
-      const b = s.handle("B");
-      return [
-        { name: "writer", steps: s.writer(2) },
-        { name: "reader A", steps: s.guard(a, 2) },
-        { name: "reader B", steps: s.guard(b, 2) },
-      ];
-    }),
     scenario(
-      protocol,
-      "S4: a guard held across three publishes (the writer parks and is woken)",
+      modules,
+      "two handles with one guard each",
+      { maxCopies: 3 },
+      (s) => {
+        const a = s.handle("A");
+        const b = s.handle("B");
+        return [
+          { name: WRITER, steps: s.writer(2) },
+          { name: "reader A", steps: s.guard(a, 2) },
+          { name: "reader B", steps: s.guard(b, 2) },
+        ];
+      },
+    ),
+    scenario(
+      modules,
+      "S4: the writer at maxCopies parks for a guard held across publishes, and is woken",
+      { maxCopies: 2 },
       (s) => {
         const a = s.handle("A");
         return [
-          { name: "writer", steps: s.writer(3) },
+          { name: WRITER, steps: s.writer(3) },
           { name: "reader A", steps: s.guard(a, 4) },
         ];
       },
     ),
     scenario(
-      protocol,
-      "handle clone and close while the writer publishes",
+      modules,
+      "a guard held across three publishes while another handle comes and goes",
+      { maxCopies: 4 },
       (s) => {
         const a = s.handle("A");
-        const { memory } = s;
+        const { memory, protocol } = s;
         return [
-          { name: "writer", steps: s.writer(2) },
+          { name: WRITER, steps: s.writer(3, { announce: true }) },
+          {
+            name: "reader A",
+            steps: (function* () {
+              const held = s.enter(a);
+              yield* s.awaitWord(PUBLISHED_WORD, 1);
+              yield;
+              const c = yield* s.register("C");
+              yield;
+              yield* s.guard(c, 1);
+              yield;
+              yield* protocol.unregisterReader(memory, c.id, READER_TAG);
+              yield* s.awaitWord(PUBLISHED_WORD, 3);
+              yield;
+              s.ghost.read(held.ghost);
+              yield;
+              yield* s.leave(held);
+            })(),
+          },
+        ];
+      },
+    ),
+    scenario(
+      modules,
+      "two versions pinned at once by two handles",
+      { maxCopies: 4 },
+      (s) => {
+        const a = s.handle("A");
+        const b = s.handle("B");
+        return [
+          { name: WRITER, steps: s.writer(3, { announce: true }) },
+          {
+            name: "reader of A and B",
+            steps: (function* () {
+              const first = s.enter(a);
+              yield* s.awaitWord(PUBLISHED_WORD, 1);
+              yield;
+              const second = s.enter(b);
+              yield* s.awaitWord(PUBLISHED_WORD, 2);
+              yield;
+              s.ghost.read(first.ghost);
+              yield;
+              yield* s.leave(first);
+              yield* s.awaitWord(PUBLISHED_WORD, 3);
+              yield;
+              s.ghost.read(second.ghost);
+              yield;
+              yield* s.leave(second);
+            })(),
+          },
+        ];
+      },
+    ),
+    scenario(
+      modules,
+      "a spare copy freed by its reader is reused",
+      { maxCopies: 3 },
+      (s) => {
+        const a = s.handle("A");
+        return [
+          { name: WRITER, steps: s.writer(4, { announce: true }) },
+          {
+            name: "reader A",
+            steps: (function* () {
+              yield* s.holdUntil(a, 1);
+              yield;
+              yield* s.guard(a, 1);
+            })(),
+          },
+        ];
+      },
+    ),
+    scenario(
+      modules,
+      "the table grows while a copy is pinned (kept copies abandoned)",
+      { maxCopies: 3 },
+      (s) => {
+        const a = s.handle("A");
+        return [
+          {
+            name: WRITER,
+            steps: s.writer(3, {
+              during: (version) => {
+                if (version === 2) s.copies.abandonAll();
+              },
+            }),
+          },
+          { name: "reader A", steps: s.guard(a, 2) },
+        ];
+      },
+    ),
+    scenario(
+      modules,
+      "the buffer has no room for another copy: the writer waits",
+      { maxCopies: 4, room: 0 },
+      (s) => {
+        const a = s.handle("A");
+        return [
+          { name: WRITER, steps: s.writer(2) },
+          { name: "reader A", steps: s.guard(a, 3) },
+        ];
+      },
+    ),
+    scenario(
+      modules,
+      "handle clone and close while the writer publishes",
+      { maxCopies: 2 },
+      (s) => {
+        const a = s.handle("A");
+        const { memory, protocol } = s;
+        return [
+          { name: WRITER, steps: s.writer(2) },
           { name: "reader A", steps: s.guard(a, 1) },
           {
             name: "clone C",
@@ -494,13 +755,14 @@ export function scenarios(protocol: Protocol): Scenario[] {
       },
     ),
     scenario(
-      protocol,
+      modules,
       "S5: reclamation with two handles and three publishes",
+      { maxCopies: 3 },
       (s) => {
         const a = s.handle("A");
         const b = s.handle("B");
         return [
-          { name: "writer", steps: s.writer(3) },
+          { name: WRITER, steps: s.writer(3) },
           {
             name: "reader A",
             steps: (function* () {
@@ -513,13 +775,14 @@ export function scenarios(protocol: Protocol): Scenario[] {
       },
     ),
     scenario(
-      protocol,
+      modules,
       "a reader dies inside a guard; the writer reclaims its handle",
+      { maxCopies: 2 },
       (s) => {
         const a = s.handle("A");
         const b = s.handle("B");
         return [
-          { name: "writer", steps: s.reclaimingWriter(a.id, false) },
+          { name: WRITER, steps: s.reclaimingWriter(a.id, false) },
           {
             name: "reader A",
             steps: (function* () {
@@ -532,43 +795,53 @@ export function scenarios(protocol: Protocol): Scenario[] {
       },
     ),
     scenario(
-      protocol,
+      modules,
+      "a reader dies inside a guard on a pinned copy; the writer goes on, then reclaims it",
+      { maxCopies: 3 },
+      (s) => {
+        const a = s.handle("A");
+        return [
+          { name: WRITER, steps: s.reclaimingWriter(a.id, false) },
+          { name: "reader A", steps: s.dieInGuard(a) },
+        ];
+      },
+    ),
+    scenario(
+      modules,
       "a zombie reader leaves its guard late, after the writer reclaimed it",
+      { maxCopies: 2 },
       (s) => {
         const a = s.handle("A");
         const b = s.handle("B");
         return [
-          { name: "writer", steps: s.reclaimingWriter(a.id, true) },
+          { name: WRITER, steps: s.reclaimingWriter(a.id, true) },
           { name: "zombie A", steps: s.zombie(a, 0) },
           { name: "reader B", steps: s.guard(b, 2) },
         ];
       },
-      ZOMBIE_PREEMPTIONS,
     ),
     scenario(
-      protocol,
+      modules,
       "a zombie reader enters a guard late, while a new handle takes its slot",
+      { maxCopies: 2 },
       (s) => {
         const a = s.handle("A");
         return [
-          { name: "writer", steps: s.reclaimingWriter(a.id, true) },
+          { name: WRITER, steps: s.reclaimingWriter(a.id, true, 2) },
           { name: "zombie A", steps: s.zombie(a, 1) },
           {
             name: "reader C",
             steps: (function* () {
-              yield* s.awaitWord(RECLAIMED_WORD);
+              yield* s.awaitWord(RECLAIMED_WORD, 1);
               yield;
               const c = yield* s.register("C");
               if (c.id === a.id) throw new Error("C was given A's id");
-              yield;
-              yield* s.guard(c, 2);
               yield;
               yield* s.guard(c, 1);
             })(),
           },
         ];
       },
-      ZOMBIE_PREEMPTIONS,
     ),
   ];
 }

@@ -19,6 +19,8 @@ const config = {
   churnShare: 0.05,
   churnKeys: 16,
   seed: Number(seed),
+  // Guards held across up to a thousand publishes, four at a time.
+  longHolds: { tokens: 4, share: 0.01, maxSpan: 1000 },
 };
 console.log(
   `soak: ${config.readers} readers for ${config.seconds} s, seed ${config.seed}`,
@@ -28,7 +30,16 @@ console.log(`publishes:        ${result.publishes}`);
 console.log(`guards checked:   ${result.guards}`);
 console.log(`  held across publishes: ${result.held}`);
 console.log(`  on churned handles:    ${result.churned}`);
+console.log(`  held for long:         ${result.longHeld}`);
+console.log(`  longest, in publishes: ${result.longestSpan}`);
 console.log(`fewest versions one reader saw: ${result.minVersionsSeen}`);
+console.log(`most versions pinned at once: ${result.maxPinned}`);
+console.log(`most copies of the index at once: ${result.maxCopies}`);
+console.log(
+  `writer waits: ${result.stats.waits} (${
+    result.stats.waitMs.toFixed(0)
+  } ms); copies made by copying: ${result.stats.clones}, by replay: ${result.stats.replays}`,
+);
 console.log(
   `writer time in guards (waits included): ${
     result.writerWaitedMs.toFixed(0)

@@ -6,8 +6,12 @@
  * @module
  */
 
-import { codecs, create } from "@x/flashmap";
+import { codecs, create, type WriteStats } from "@x/flashmap";
 import {
+  CONTROL_STOP,
+  CONTROL_TOKENS,
+  CONTROL_VERSION,
+  CONTROL_WORDS,
   expectedValue,
   type StressConfig,
   type StressReport,
@@ -21,6 +25,16 @@ export interface StressResult {
   churned: number;
   minVersionsSeen: number;
   writerWaitedMs: number;
+  /** Guards held for long spans of publishes (`config.longHolds`). */
+  longHeld: number;
+  /** The most publishes one guard held for long was held across. */
+  longestSpan: number;
+  /** The most versions pinned at once, as `write.stats()` saw after a publish. */
+  maxPinned: number;
+  /** The most copies of the index at once, as `write.stats()` saw after a publish. */
+  maxCopies: number;
+  /** `write.stats()` after the readers closed and `synchronize()`. */
+  stats: WriteStats;
   problems: string[];
 }
 
@@ -32,6 +46,7 @@ export async function runStress(config: StressConfig): Promise<StressResult> {
     capacity: 4,
     maxReaders: config.readers * 2 + 4,
     seed: config.seed,
+    ...(config.maxCopies === undefined ? {} : { maxCopies: config.maxCopies }),
   });
   let state = config.seed >>> 0 || 1;
   const next = () => {
@@ -65,7 +80,9 @@ export async function runStress(config: StressConfig): Promise<StressResult> {
   };
   publish(0);
 
-  const control = new SharedArrayBuffer(4);
+  const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
+  const controlWords = new Int32Array(control);
+  Atomics.store(controlWords, CONTROL_TOKENS, config.longHolds?.tokens ?? 0);
   const url = new URL("./stress_worker.ts", import.meta.url);
   const workers = Array.from(
     { length: config.readers },
@@ -74,6 +91,8 @@ export async function runStress(config: StressConfig): Promise<StressResult> {
   const problems: string[] = [];
   let publishes = 1;
   let writerWaitedMs = 0;
+  let maxPinned = 0;
+  let maxCopies = 0;
   try {
     // Start every reader before the writer begins, so they all overlap it.
     const replies: Promise<StressReport>[] = [];
@@ -113,14 +132,20 @@ export async function runStress(config: StressConfig): Promise<StressResult> {
       const before = performance.now();
       publish(publishes++);
       writerWaitedMs += performance.now() - before;
+      Atomics.store(controlWords, CONTROL_VERSION, publishes - 1);
+      const stats = write.stats();
+      maxPinned = Math.max(maxPinned, stats.pinned.length);
+      maxCopies = Math.max(maxCopies, stats.copies);
       // Let the replies in now and then; the loop is bounded by count and time.
       if (publishes % 16 === 0) {
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     }
-    Atomics.store(new Int32Array(control), 0, 1);
+    Atomics.store(controlWords, CONTROL_STOP, 1);
     const reports = await Promise.all(replies);
     for (const report of reports) problems.push(...report.problems);
+    // Every reader closed its handle: nothing is pinned any more.
+    write.synchronize({ timeoutMs: 30_000 });
     return {
       publishes,
       guards: reports.reduce((sum, report) => sum + report.guards, 0),
@@ -128,6 +153,11 @@ export async function runStress(config: StressConfig): Promise<StressResult> {
       churned: reports.reduce((sum, report) => sum + report.churned, 0),
       minVersionsSeen: Math.min(...reports.map((report) => report.versions)),
       writerWaitedMs,
+      longHeld: reports.reduce((sum, report) => sum + report.longHeld, 0),
+      longestSpan: Math.max(...reports.map((report) => report.longestSpan)),
+      maxPinned,
+      maxCopies,
+      stats: write.stats(),
       problems,
     };
   } finally {
