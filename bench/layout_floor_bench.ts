@@ -14,9 +14,9 @@
 import { codecs, create } from "@x/flashmap";
 import { SharedTable } from "./workload/backends/rwlock_table.ts";
 import { fill, keep, range, shuffled, SIZES } from "./map_suite.ts";
-import { H_SEED, H_TABLES, T_MASK, T_OFFSET } from "../src/layout.ts";
+import { H_SEED, T_MASK, T_OFFSET } from "../src/layout.ts";
 import { hashInt32 } from "../src/hash.ts";
-import { homeSlot } from "../src/table.ts";
+import { descriptor, homeSlot } from "../src/table.ts";
 
 const size = SIZES[SIZES.length - 1];
 const ENTRIES = size.entries;
@@ -36,8 +36,8 @@ const GROUP = "int32 · 1M · shuffled · get hit · the layout's floor";
 // Copy 0's table; after `fill` both copies hold every key.
 const buffer = read.share().buffer;
 const words = new Int32Array(buffer, 0, Math.floor(buffer.byteLength / 8) * 2);
-const table = words[H_TABLES + T_OFFSET];
-const mask = words[H_TABLES + T_MASK];
+const table = words[descriptor(0, T_OFFSET)];
+const mask = words[descriptor(0, T_MASK)];
 const seed = words[H_SEED];
 
 function bareGet(key: number): number | undefined {
@@ -46,6 +46,13 @@ function bareGet(key: number): number | undefined {
     const at = table + 4 * slot;
     if (words[at + 1] === 0) return undefined;
     if (words[at] === hash) return words[at + 2];
+  }
+}
+
+// The bare probe reads the map's own table: check it finds what the map holds.
+for (const key of [0, ENTRIES >> 1, ENTRIES - 1]) {
+  if (bareGet(key) !== map.get(key)) {
+    throw new Error(`the bare probe of copy 0 misses key ${key}`);
   }
 }
 

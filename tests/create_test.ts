@@ -1,6 +1,37 @@
 import { assert, assertEquals } from "@std/assert";
-import { Builder, codecs, create } from "@x/flashmap";
-import { H_TABLES, T_MASK, TABLE_STRIDE } from "../src/layout.ts";
+import { Builder, codecs, create, type ReadHandle } from "@x/flashmap";
+import {
+  C_PUBLISHES,
+  COPIES_START,
+  COPY_WORDS,
+  H_CURRENT_COPY,
+  H_MAX_COPIES,
+  MAX_COPIES,
+  T_MASK,
+  T_OFFSET,
+  T_VERSION,
+} from "../src/layout.ts";
+
+/** The map's first words: header, control line and copy descriptors. */
+function headerOf<K, V>(read: ReadHandle<K, V>): Int32Array {
+  return new Int32Array(read.share().buffer, 0, COPIES_START + 64);
+}
+
+/** Field `field` of copy `copy`'s descriptor. */
+function field(header: Int32Array, copy: number, field: number): number {
+  return header[COPIES_START + COPY_WORDS * copy + field];
+}
+
+/** The slot counts of the copies that have a table, by copy. */
+function tableSlots(header: Int32Array): number[] {
+  const slots: number[] = [];
+  for (let copy = 0; copy < MAX_COPIES; copy++) {
+    if (field(header, copy, T_OFFSET) !== 0) {
+      slots.push(field(header, copy, T_MASK) + 1);
+    }
+  }
+  return slots;
+}
 
 Deno.test("create() with a capacity holds that many entries without growing its tables", () => {
   const [write, read] = create({
@@ -8,10 +39,9 @@ Deno.test("create() with a capacity holds that many entries without growing its 
     value: codecs.int32,
     capacity: 10_000,
   });
-  const header = new Int32Array(read.share().buffer, 0, 32);
-  const slots = (copy: number) =>
-    header[H_TABLES + TABLE_STRIDE * copy + T_MASK] + 1;
-  assertEquals([slots(0), slots(1)], [16_384, 16_384]);
+  const header = headerOf(read);
+  // Two copies to start with: the current one and the one to write.
+  assertEquals(tableSlots(header), [16_384, 16_384]);
   for (let round = 0; round < 2; round++) {
     using guard = write.guard();
     for (let i = 0; i < 10_000; i++) guard.insert(i, i + round);
@@ -21,13 +51,30 @@ Deno.test("create() with a capacity holds that many entries without growing its 
     using view = read.guard();
     assertEquals(view.size, 10_000);
   }
-  assertEquals([slots(0), slots(1)], [16_384, 16_384]);
+  assertEquals(tableSlots(header), [16_384, 16_384]);
   {
     using guard = write.guard();
     for (let i = 10_000; i < 13_000; i++) guard.insert(i, i);
   }
   write.synchronize();
-  assertEquals([slots(0), slots(1)], [32_768, 32_768]);
+  assertEquals(tableSlots(header), [32_768, 32_768]);
+  // The current copy's descriptor names the version it holds.
+  const current = header[H_CURRENT_COPY];
+  assertEquals(field(header, current, T_VERSION), header[C_PUBLISHES]);
+  assertEquals(header[C_PUBLISHES], 3);
+});
+
+Deno.test("create() records maxCopies in the header", () => {
+  const maxCopiesOf = (read: ReadHandle<unknown, unknown>) =>
+    headerOf(read)[H_MAX_COPIES];
+  assertEquals(maxCopiesOf(create()[1]), 8);
+  for (const maxCopies of [2, 5, MAX_COPIES]) {
+    assertEquals(maxCopiesOf(create({ maxCopies })[1]), maxCopies);
+    assertEquals(
+      maxCopiesOf(new Builder().withMaxCopies(maxCopies).build()[1]),
+      maxCopies,
+    );
+  }
 });
 
 Deno.test("create() with the same seed lays out the same table order", () => {
@@ -51,6 +98,7 @@ Deno.test("Builder builds the map create() would", () => {
     .withCapacity(100)
     .withMaxReaders(8)
     .withMaxBytes(1 << 20)
+    .withMaxCopies(3)
     .withSeed(7)
     .build();
   {
@@ -62,4 +110,5 @@ Deno.test("Builder builds the map create() would", () => {
   assertEquals(token.key, "int32");
   assertEquals(token.value, "json");
   assertEquals(token.buffer.maxByteLength, 1 << 20);
+  assertEquals(headerOf(read)[H_MAX_COPIES], 3);
 });

@@ -108,18 +108,25 @@ Deno.test("Heap.allocAligned() that fails with BufferFullError changes nothing",
 });
 
 Deno.test("WriteGuard.insert() that fails with BufferFullError leaves room for what fitted before", () => {
-  const make = () => {
-    const [write] = create({ maxReaders: 1, maxBytes: 64 * 1024, seed: 1 });
-    const guard = write.guard();
-    for (let i = 0; i < 4; i++) guard.insert(`k${i}`, "x".repeat(6132));
-    guard.insert("k4", "x".repeat(7668));
-    guard.insert("k5", "x".repeat(84)); // a few words left at the top
-    return guard;
-  };
-  const failed = make();
-  assertThrows(() => failed.insert("k6", ""), BufferFullError); // needs a table growth
-  failed.insert("k0", "y".repeat(84)); // fits, as it does in a map without the failure
-  assertEquals(failed.size, 6);
+  const maxBytes = 64 * 1024;
+  const [write] = create({ maxReaders: 1, maxBytes, seed: 1 });
+  const guard = write.guard();
+  // Six entries fill the first table to its load limit, and the buffer to
+  // within a few hundred bytes: the seventh needs a table growth.
+  for (let i = 0; i < 4; i++) guard.insert(`k${i}`, "x".repeat(6132));
+  guard.insert("k4", "x".repeat(6900));
+  let room = maxBytes - write.stats().bytesInUse;
+  guard.insert("k5", "x".repeat(Math.max(2, (room - 232) / 2 - 10)));
+  room = maxBytes - write.stats().bytesInUse;
+  assert(room >= 192 && room < 280, `${room} bytes left`);
+  const before = write.stats();
+  assertThrows(() => guard.insert("k6", ""), BufferFullError);
+  const after = write.stats();
+  assertEquals(after.bytesInUse, before.bytesInUse);
+  assertEquals(after.bytesReserved, before.bytesReserved);
+  // What fitted before the failure still fits.
+  guard.insert("k0", "y".repeat(84));
+  assertEquals(guard.size, 6);
 });
 
 Deno.test("WriteGuard reuses the space of many small removed entries for larger ones", () => {
