@@ -199,53 +199,59 @@ export class CopySet {
    */
   *prepare(): Generator<Step, number> {
     for (;;) {
-      const free = yield* this.#freeRetired();
-      if (this.#write >= 0) {
-        for (const copy of free) this.#letGo(copy);
-        return this.#write;
-      }
-      // The newest kept copy that came free needs the fewest logs.
-      let best = -1;
-      for (const copy of free) {
-        if (this.#copies[copy].role !== "kept") continue;
-        if (
-          best < 0 || this.#copies[copy].version > this.#copies[best].version
-        ) {
-          best = copy;
-        }
-      }
-      for (const copy of free) if (copy !== best) this.#letGo(copy);
-      if (best >= 0) {
-        this.#tables.replay(best, this.#copies[best].version);
-        this.#startWriting(best);
-        this.replays++;
-        return best;
-      }
-      if (this.count < this.maxCopies) {
-        const copy = this.#copies.findIndex((state) => state.role === "absent");
-        if (this.#tables.clone(copy)) {
-          this.#startWriting(copy);
-          this.clones++;
-          return copy;
-        }
-      }
-      const retired = this.retired();
-      if (retired.length === 0) {
-        throw new BufferFullError(
-          "Cannot open a write guard: the buffer has no room for a copy of the index to write (maxBytes)",
-        );
-      }
-      yield* awaitFreeCopy(this.#memory, retired);
+      const copy = this.prepareNow();
+      if (copy >= 0) return copy;
+      yield;
+      yield* awaitFreeCopy(this.#memory, this.retired());
     }
   }
 
-  /** The retired copies no guard reads any more. */
-  *#freeRetired(): Generator<Step, number[]> {
-    const free: number[] = [];
-    for (const copy of this.retired()) {
-      if (yield* copyIsFree(this.#memory, copy)) free.push(copy);
+  /**
+   * {@linkcode prepare} up to its wait: returns the write copy, or -1 when
+   * it must wait for a retired copy to come free. Throws a
+   * `BufferFullError` when no copy fits and none could ever come free.
+   */
+  prepareNow(): number {
+    const copies = this.#copies;
+    // The newest kept copy that came free needs the fewest logs.
+    let best = -1;
+    let retired = 0;
+    for (let copy = 0; copy < copies.length; copy++) {
+      const state = copies[copy];
+      if (state.role !== "kept" && state.role !== "abandoned") continue;
+      retired++;
+      if (!copyIsFree(this.#memory, copy)) continue;
+      if (
+        this.#write >= 0 || state.role === "abandoned" ||
+        (best >= 0 && copies[best].version > state.version)
+      ) {
+        this.#letGo(copy);
+        continue;
+      }
+      if (best >= 0) this.#letGo(best);
+      best = copy;
     }
-    return free;
+    if (this.#write >= 0) return this.#write;
+    if (best >= 0) {
+      this.#tables.replay(best, copies[best].version);
+      this.#startWriting(best);
+      this.replays++;
+      return best;
+    }
+    if (this.count < this.maxCopies) {
+      const copy = copies.findIndex((state) => state.role === "absent");
+      if (this.#tables.clone(copy)) {
+        this.#startWriting(copy);
+        this.clones++;
+        return copy;
+      }
+    }
+    if (retired === 0) {
+      throw new BufferFullError(
+        "Cannot open a write guard: the buffer has no room for a copy of the index to write (maxBytes)",
+      );
+    }
+    return -1;
   }
 
   /** Frees a retired copy that no guard reads. */

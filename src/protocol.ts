@@ -256,15 +256,13 @@ export function* wakeWriter(memory: Memory): Generator<Step, void> {
  * every handle, and registration starts on the current copy). And a retired
  * copy can only come free, never be taken again: only the writer adds to
  * residual words. So a scan that finds every slot's residual word of the
- * copy clear proves it free, though the slots are read one by one.
+ * copy clear proves it free, though the slots are read one by one (the
+ * explorer runs it as one step: with counts that only fall, reading them
+ * at once or one by one finds the same).
  */
-export function* copyIsFree(
-  memory: Memory,
-  copy: number,
-): Generator<Step, boolean> {
+export function copyIsFree(memory: Memory, copy: number): boolean {
   const used = memory.load(C_SLOTS_USED);
   for (let slot = 0; slot < used; slot++) {
-    yield;
     if ((memory.load(slotBase(slot) + S_RESIDUAL + copy) & MAX_GUARDS) !== 0) {
       return false;
     }
@@ -286,8 +284,9 @@ export function* awaitFreeCopy(
   try {
     for (;;) {
       const departures = memory.load(C_DEPARTURES);
+      yield;
       for (const copy of copies) {
-        if (yield* copyIsFree(memory, copy)) return copy;
+        if (copyIsFree(memory, copy)) return copy;
       }
       yield;
       if (!parked) {

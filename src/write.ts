@@ -189,8 +189,15 @@ export class Writer<K, V> implements CopyTables {
   #writeCopy: number;
   /** The live guard's operations (or the next guard's). */
   #log = new OpLog();
-  /** Published logs that kept copies have yet to replay, oldest first. */
+  /**
+   * Published logs that kept copies have yet to replay, oldest first: one
+   * per version from the first one's on, with no gap.
+   */
   #batches: Batch[] = [];
+  /** Operations in `#batches`. */
+  #logged = 0;
+  /** A cleared log to take for the next guard. */
+  #spareLog: OpLog | null = null;
   /** A block reserved for each copy's next table, taken at replay. */
   readonly #reserved: (TableRef | null)[] = new Array(MAX_COPIES).fill(null);
   #guard: WriteGuardImpl<K, V> | null = null;
@@ -341,49 +348,54 @@ export class Writer<K, V> implements CopyTables {
    */
   #synchronizeBlocking(action: string, timeoutMs: number): void {
     if (this.#copies.settled) return;
+    // A replay cut short by a stack overflow would be replayed again.
     ensureStack();
-    const control = this.context.control;
-    try {
-      runBlocking(
-        control,
-        this.#observed(() => this.#refuseDeadlock(action)),
-        timeoutMs,
-      );
-    } catch (error) {
-      throw this.#timedOut(error, action, timeoutMs);
+    if (this.#copies.prepareNow() < 0) {
+      try {
+        runBlocking(
+          this.context.control,
+          this.#observed(() => this.#refuseDeadlock(action)),
+          timeoutMs,
+        );
+      } catch (error) {
+        throw this.#timedOut(error, action, timeoutMs);
+      }
     }
-    this.#writeCopy = this.#copies.write;
+    this.#prepared();
   }
 
   /** The async wait and replay; the caller holds `#opening` meanwhile. */
   async #synchronizeAsync(action: string, timeoutMs: number): Promise<void> {
     if (this.#copies.settled) return;
     ensureStack();
-    try {
-      await runAsync(
-        this.context.control,
-        this.#observed(() => {}),
-        timeoutMs,
-      );
-    } catch (error) {
-      throw this.#timedOut(error, action, timeoutMs);
+    if (this.#copies.prepareNow() < 0) {
+      try {
+        await runAsync(
+          this.context.control,
+          this.#observed(() => {}),
+          timeoutMs,
+        );
+      } catch (error) {
+        throw this.#timedOut(error, action, timeoutMs);
+      }
     }
-    this.#writeCopy = this.#copies.write;
+    this.#prepared();
   }
 
-  /**
-   * `CopySet.prepare`, with its waits counted into the stats and the logs
-   * no kept copy needs any more dropped once it is done.
-   */
-  *#observed(beforeWait: () => void): Generator<Step, number> {
-    const copy = yield* observeWaits(this.#copies.prepare(), () => {
+  /** After `CopySet.prepare`: writes go to its copy; logs no copy needs go. */
+  #prepared(): void {
+    this.#writeCopy = this.#copies.write;
+    this.#dropReplayedLogs();
+  }
+
+  /** `CopySet.prepare`, with its waits counted into the stats. */
+  #observed(beforeWait: () => void): Generator<Step, number> {
+    return observeWaits(this.#copies.prepare(), () => {
       beforeWait();
       this.#waits++;
     }, (ms) => {
       this.#waitMs += ms;
     });
-    this.#dropReplayedLogs();
-    return copy;
   }
 
   /**
@@ -469,10 +481,7 @@ export class Writer<K, V> implements CopyTables {
       waitMs: this.#waitMs,
       clones: copies.clones,
       replays: copies.replays,
-      loggedOperations: this.#batches.reduce(
-        (sum, batch) => sum + batch.log.length,
-        0,
-      ),
+      loggedOperations: this.#logged,
     };
   }
 
@@ -547,12 +556,18 @@ export class Writer<K, V> implements CopyTables {
       writeTable(i32, copy, { ...reserved, size: old.size });
       this.#reserved[copy] = null;
     }
-    for (const batch of this.#batches) {
-      if (batch.version >= from) {
-        batch.log.replay(views, this.#store, copy, stride);
-      }
+    const batches = this.#batches;
+    for (let i = this.#firstBatch(from); i < batches.length; i++) {
+      batches[i].log.replay(views, this.#store, copy, stride);
     }
     i32[descriptor(copy, T_VERSION)] = this.#copies.version;
+  }
+
+  /** The index of the first batch from version `from` on. */
+  #firstBatch(from: number): number {
+    const batches = this.#batches;
+    if (batches.length === 0) return 0;
+    return Math.max(0, from - batches[0].version);
   }
 
   /** `CopyTables.clone`: a new table for `copy`, holding the current copy's entries. */
@@ -580,8 +595,9 @@ export class Writer<K, V> implements CopyTables {
   /** `CopyTables.untrack`: `copy` will not hold what was logged since `from`. */
   untrack(copy: number, from: number): void {
     const unlink = (entry: number) => this.#store.unlink(entry);
-    for (const batch of this.#batches) {
-      if (batch.version >= from) batch.log.forEachAdded(unlink);
+    const batches = this.#batches;
+    for (let i = this.#firstBatch(from); i < batches.length; i++) {
+      batches[i].log.forEachAdded(unlink);
     }
     this.#log.forEachAdded(unlink);
     this.#release(copy);
@@ -612,12 +628,17 @@ export class Writer<K, V> implements CopyTables {
 
   /** Forgets the logs that no kept copy will replay. */
   #dropReplayedLogs(): void {
-    const oldest = this.#copies.oldestKept();
-    let first = 0;
-    while (
-      first < this.#batches.length && this.#batches[first].version < oldest
-    ) first++;
-    if (first > 0) this.#batches = this.#batches.slice(first);
+    const batches = this.#batches;
+    const first = Math.min(
+      this.#firstBatch(this.#copies.oldestKept()),
+      batches.length,
+    );
+    if (first === 0) return;
+    for (let i = 0; i < first; i++) this.#logged -= batches[i].log.length;
+    const spare = batches[first - 1].log;
+    spare.clear();
+    this.#spareLog = spare;
+    this.#batches = first === batches.length ? [] : batches.slice(first);
   }
 
   /**
@@ -629,10 +650,7 @@ export class Writer<K, V> implements CopyTables {
     const i32 = this.views.i32;
     const slots = i32[descriptor(this.#copies.current, T_MASK)] + 1;
     const budget = Math.max(MIN_LOG_BUDGET, slots);
-    for (;;) {
-      let logged = 0;
-      for (const batch of this.#batches) logged += batch.log.length;
-      if (logged <= budget) return;
+    while (this.#logged > budget) {
       const kept = this.#copies.retired().filter((copy) =>
         this.#copies.role(copy) === "kept"
       );
@@ -666,7 +684,9 @@ export class Writer<K, V> implements CopyTables {
     );
     this.#guard = null;
     this.#batches.push({ version: copies.version, log: this.#log });
-    this.#log = new OpLog();
+    this.#logged += this.#log.length;
+    this.#log = this.#spareLog ?? new OpLog();
+    this.#spareLog = null;
     copies.published();
     this.#writeCopy = -1;
     this.#boundLogs();

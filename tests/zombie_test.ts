@@ -4,8 +4,12 @@
  * inside a guard runs on after `terminate()` and after the writer reclaimed
  * its handle. Whatever it does late (leave its guard, open a new one, read,
  * close), nothing that belongs to anyone else may change: a healthy
- * reader's snapshot, the residual count, the new handle in the reused slot.
+ * reader's snapshot, the residual counts, the new handle in the reused slot.
  * The zombie gets a `TypeError` the next time it needs the handle.
+ *
+ * Where the writer must wait for (or refuse to wait for) a zombie or dead
+ * reader, the map has `maxCopies: 2`: with spare copies the writer would
+ * copy the index rather than wait, and the test would prove nothing.
  *
  * The zombie reports through shared words (tests/workers/zombie_worker.ts),
  * since messages it posts after `terminate()` are never delivered.
@@ -32,12 +36,14 @@ import {
   C_REGISTRY_EPOCH,
   C_REGISTRY_LOCK,
   C_REGISTRY_OWNER,
-  C_RESIDUAL,
+  H_MAX_READERS,
+  MAX_COPIES,
   S_OWNER,
   S_REFCOUNT,
+  S_RESIDUAL,
   slotBase,
 } from "../src/layout.ts";
-import { guardsIn, ID_SLOTS, residualIn } from "../src/protocol.ts";
+import { guardsIn, ID_SLOTS } from "../src/protocol.ts";
 import { snapshot, TestWorker } from "./utils.ts";
 
 const ZOMBIE = new URL("./workers/zombie_worker.ts", import.meta.url);
@@ -80,6 +86,32 @@ function wordsOf(read: ReadHandle<string, number>): Int32Array {
 
 function slotOf(id: number): number {
   return id % ID_SLOTS;
+}
+
+/** The residual guards of one slot's handle, on every copy. */
+function residualOf(words: Int32Array, slot: number): number {
+  let residual = 0;
+  for (let copy = 0; copy < MAX_COPIES; copy++) {
+    residual += guardsIn(words[slotBase(slot) + S_RESIDUAL + copy]);
+  }
+  return residual;
+}
+
+/** The residual guards of every handle on every copy: what pins retired copies. */
+function residualGuards(words: Int32Array): number {
+  let residual = 0;
+  for (let slot = 0; slot < words[H_MAX_READERS]; slot++) {
+    residual += residualOf(words, slot);
+  }
+  return residual;
+}
+
+/** A slot's refcount and residual words. */
+function handleWords(words: Int32Array, slot: number): number[] {
+  const base = slotBase(slot);
+  return Array.from(
+    words.subarray(base + S_REFCOUNT, base + S_RESIDUAL + MAX_COPIES),
+  );
 }
 
 /** Publishes `changes` through `write.update`, with a deadlock guard on the wait. */
@@ -147,6 +179,7 @@ async function zombieRun(
     key: codecs.string,
     value: codecs.number,
     maxReaders: 4,
+    maxCopies: 2,
   });
   publish(write, { v: 1, w: 10 });
   await using worker = new TestWorker(ZOMBIE);
@@ -163,11 +196,11 @@ async function zombieRun(
     assertEquals(await leaves(flags, 0), SPINNING);
     if (residual) publish(write, { v: 2 }); // the zombie's guard is residual
     const words = wordsOf(read);
-    assertEquals(words[C_RESIDUAL], residual ? 1 : 0);
+    assertEquals(residualGuards(words), residual ? 1 : 0);
 
     worker.worker.terminate(); // the zombie spins on: it is busy
     write.reclaim(id);
-    assertEquals(words[C_RESIDUAL], 0, "reclaim counted off its guard");
+    assertEquals(residualGuards(words), 0, "reclaim counted off its guard");
     publish(write, { v: 3 }); // the writer's wait does not block
 
     fresh = read.clone(); // takes the reclaimed slot
@@ -178,8 +211,8 @@ async function zombieRun(
     const before = snapshot(healthy);
     assertEquals(before, new Map([["v", 3], ["w", 10]]));
     publish(write, { v: 4, x: 5 }); // both guards are residual now
-    assertEquals(words[C_RESIDUAL], 2);
-    const freshWord = words[slotBase(slotOf(fresh.id)) + S_REFCOUNT];
+    assertEquals(residualGuards(words), 2);
+    const freshWords = handleWords(words, slotOf(fresh.id));
 
     letGo(flags); // the zombie's late actions, after all of that
     const stage = await leaves(flags, SPINNING);
@@ -193,11 +226,11 @@ async function zombieRun(
     );
 
     // Nothing that belongs to anyone else changed.
-    assertEquals(words[C_RESIDUAL], 2, "the residual count");
+    assertEquals(residualGuards(words), 2, "the residual counts");
     assertEquals(
-      words[slotBase(slotOf(fresh.id)) + S_REFCOUNT],
-      freshWord,
-      "the new handle's refcount word",
+      handleWords(words, slotOf(fresh.id)),
+      freshWords,
+      "the new handle's refcount and residual words",
     );
     assertEquals(snapshot(healthy), before, "the healthy guard's snapshot");
     assertEquals(snapshot(freshGuard), before, "the new handle's snapshot");
@@ -219,7 +252,7 @@ async function zombieRun(
     healthy.release();
     assertThrows(() => write.guard({ timeoutMs: 0 }), DeadlockError);
     freshGuard.release();
-    assertEquals(words[C_RESIDUAL], 0);
+    assertEquals(residualGuards(words), 0);
     publish(write, { v: 5 });
 
     // The new handle works, and its guards count: the writer waits for
@@ -230,12 +263,15 @@ async function zombieRun(
       const guard = fresh.guard();
       publish(write, { v: value });
       const word = words[slotBase(slotOf(fresh.id)) + S_REFCOUNT];
-      // One live guard, and it is residual.
-      assertEquals([guardsIn(word), residualIn(word)], [1, 1]);
+      // The guard it still holds is residual, no longer live.
+      assertEquals([guardsIn(word), residualOf(words, slotOf(fresh.id))], [
+        0,
+        1,
+      ]);
       assertThrows(() => write.guard({ timeoutMs: 0 }), DeadlockError);
       assertEquals(guard.get("v"), value - 1);
       guard.release();
-      assertEquals(words[C_RESIDUAL], 0);
+      assertEquals(residualGuards(words), 0);
       write.guard({ timeoutMs: DEADLOCK_GUARD_MS }).publish();
       assertEquals(fresh.get("v"), value);
     }
@@ -295,6 +331,7 @@ Deno.test("WriteHandle.reclaim() refuses the id of a zombie handle a second time
     key: codecs.string,
     value: codecs.number,
     maxReaders: 2,
+    maxCopies: 2,
   });
   publish(write, { v: 1 });
   await using worker = new TestWorker(ZOMBIE);
@@ -430,6 +467,7 @@ Deno.test("ReadGuard.release() out of stack in a worker leaves nothing for the w
     key: codecs.string,
     value: codecs.number,
     maxReaders: 4,
+    maxCopies: 2,
   });
   publish(write, { v: 0 });
   await using worker = new TestWorker(ZOMBIE);
@@ -457,19 +495,20 @@ Deno.test("WriteHandle.reclaim() ends the writer's wait for a worker terminated 
     key: codecs.string,
     value: codecs.number,
     maxReaders: 4,
+    maxCopies: 2,
   });
   publish(write, { v: 0 });
   const words = wordsOf(read);
   await using worker = new TestWorker(ZOMBIE);
   const { id, flags } = await startZombie(worker, read);
   try {
-    // Look for a depth at which the worker's release leaves the handle's
-    // word but runs out of stack before counting the guard off the residual
-    // count. (A fixed library may have no such depth: then there is nothing
+    // Look for a depth at which the worker's release says it is released
+    // but runs out of stack before counting the guard off its residual
+    // word. (A fixed library may have no such depth: then there is nothing
     // to recover from.)
     let strandedAt = -1;
     await releaseAtEveryDepth(worker, write, (offset) => {
-      if (Atomics.load(words, C_RESIDUAL) === 0) return false;
+      if (residualGuards(words) === 0) return false;
       strandedAt = offset;
       return true;
     });
