@@ -82,6 +82,10 @@ export class CopySet {
   readonly maxCopies: number;
   #current: number;
   #write: number;
+  /** Copies current, writing or kept (see {@linkcode tracking}). */
+  #tracking = 2;
+  /** Copies kept or abandoned. */
+  #retiredCount = 0;
   /** Publishes so far: the version of the current copy. */
   version = 0;
   /** Write copies made by copying the current table rather than by replay. */
@@ -99,7 +103,7 @@ export class CopySet {
     maxCopies: number,
     current: number,
     write: number,
-    clock: () => number = () => performance.now(),
+    clock: () => number = Date.now,
   ) {
     this.#memory = memory;
     this.#tables = tables;
@@ -127,11 +131,7 @@ export class CopySet {
 
   /** Whether a write copy is ready and no retired copy is left to let go. */
   get settled(): boolean {
-    if (this.#write < 0) return false;
-    for (const state of this.#copies) {
-      if (state.role === "kept" || state.role === "abandoned") return false;
-    }
-    return true;
+    return this.#write >= 0 && this.#retiredCount === 0;
   }
 
   /** Copies with a table. */
@@ -146,11 +146,7 @@ export class CopySet {
    * creates now: the links a new entry starts with.
    */
   get tracking(): number {
-    let count = 0;
-    for (const state of this.#copies) {
-      if (state.role !== "absent" && state.role !== "abandoned") count++;
-    }
-    return count;
+    return this.#tracking;
   }
 
   /** The role of `copy`. */
@@ -183,6 +179,7 @@ export class CopySet {
   /** The oldest version a kept copy holds, or the current version if none. */
   oldestKept(): number {
     let oldest = this.version;
+    if (this.#retiredCount === 0) return oldest;
     for (const state of this.#copies) {
       if (state.role === "kept" && state.version < oldest) {
         oldest = state.version;
@@ -210,17 +207,23 @@ export class CopySet {
    * {@linkcode prepare} up to its wait: returns the write copy, or -1 when
    * it must wait for a retired copy to come free. Throws a
    * `BufferFullError` when no copy fits and none could ever come free.
+   * With `replayOnly`, it makes no new copy: it returns -1 unless a retired
+   * copy is free to replay.
    */
-  prepareNow(): number {
+  prepareNow(replayOnly = false): number {
     const copies = this.#copies;
     // The newest kept copy that came free needs the fewest logs.
     let best = -1;
-    let retired = 0;
-    for (let copy = 0; copy < copies.length; copy++) {
+    const retired = this.#retiredCount;
+    for (let copy = 0; retired > 0 && copy < copies.length; copy++) {
       const state = copies[copy];
       if (state.role !== "kept" && state.role !== "abandoned") continue;
-      retired++;
-      if (!copyIsFree(this.#memory, copy)) continue;
+      if (!copyIsFree(this.#memory, copy)) {
+        // Pinned: from when, for `stats()` (read only while pinned, so it
+        // is taken here, by the check a publish makes at once).
+        if (state.retiredAt === 0) state.retiredAt = this.#clock();
+        continue;
+      }
       if (
         this.#write >= 0 || state.role === "abandoned" ||
         (best >= 0 && copies[best].version > state.version)
@@ -238,6 +241,7 @@ export class CopySet {
       this.replays++;
       return best;
     }
+    if (replayOnly) return -1;
     if (this.count < this.maxCopies) {
       const copy = copies.findIndex((state) => state.role === "absent");
       if (this.#tables.clone(copy)) {
@@ -259,10 +263,13 @@ export class CopySet {
     this.abandon(copy);
     this.#tables.destroy(copy);
     this.#copies[copy].role = "absent";
+    this.#retiredCount--;
   }
 
   #startWriting(copy: number): void {
     const state = this.#copies[copy];
+    if (state.role === "absent") this.#tracking++;
+    else this.#retiredCount--;
     state.role = "writing";
     state.version = this.version;
     this.#write = copy;
@@ -270,18 +277,24 @@ export class CopySet {
 
   /**
    * Records a publish of the write copy (which the protocol has just made
-   * current): the old current copy is retired, kept for replay.
+   * current): the old current copy is retired, kept for replay. When no
+   * guard is left on it (the usual case), it is replayed at once, as the
+   * next write copy: the work the next {@linkcode prepare} would do, done
+   * while the publish's stack probe still holds. Returns the write copy
+   * then, or -1.
    */
-  published(): void {
+  published(): number {
     const old = this.#copies[this.#current];
     old.role = "kept";
-    old.retiredAt = this.#clock();
+    old.retiredAt = 0;
+    this.#retiredCount++;
     this.version++;
     const now = this.#copies[this.#write];
     now.role = "current";
     now.version = this.version;
     this.#current = this.#write;
     this.#write = -1;
+    return this.prepareNow(true);
   }
 
   /**
@@ -293,6 +306,7 @@ export class CopySet {
     if (state.role !== "kept") return;
     // Abandoned first, so that the tables no longer count it as kept.
     state.role = "abandoned";
+    this.#tracking--;
     this.#tables.untrack(copy, state.version);
   }
 

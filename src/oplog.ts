@@ -20,6 +20,8 @@ import {
 
 /** No entry, in a log pair. */
 const NONE = 0;
+/** The most array slots a cleared log keeps for reuse. */
+const RETAINED_PAIRS = 1 << 16;
 
 /** The slot of `table` that points at `entry` (which it holds). */
 function slotHolding(
@@ -40,42 +42,58 @@ function slotHolding(
 
 /** The operations of one write guard. */
 export class OpLog {
-  /** `[added, dropped]` pairs of entry offsets; {@linkcode NONE} for none. */
+  /**
+   * `[added, dropped]` pairs of entry offsets ({@linkcode NONE} for none),
+   * up to `#end`: a cleared log keeps its array for the next guard.
+   */
   #pairs: number[] = [];
+  #end = 0;
+  /** Once published: the version the operations took the map from. */
+  version = 0;
 
   /** Whether the log holds no operation. */
   get empty(): boolean {
-    return this.#pairs.length === 0;
+    return this.#end === 0;
+  }
+
+  #log(added: number, dropped: number): void {
+    const end = this.#end;
+    this.#pairs[end] = added;
+    this.#pairs[end + 1] = dropped;
+    this.#end = end + 2;
   }
 
   /** A new entry took a slot of its own. */
   inserted(entry: number): void {
-    this.#pairs.push(entry, NONE);
+    this.#log(entry, NONE);
   }
 
   /** A new entry took the slot of `old` (the same key). */
   replaced(entry: number, old: number): void {
-    this.#pairs.push(entry, old);
+    this.#log(entry, old);
   }
 
   /** An entry left its slot. */
   removed(old: number): void {
-    this.#pairs.push(NONE, old);
+    this.#log(NONE, old);
   }
 
   /** Operations logged. */
   get length(): number {
-    return this.#pairs.length / 2;
+    return this.#end / 2;
   }
 
   clear(): void {
-    this.#pairs = [];
+    // A large array is let go rather than kept for the next guard.
+    if (this.#pairs.length > RETAINED_PAIRS) this.#pairs = [];
+    this.#end = 0;
+    this.version = 0;
   }
 
   /** Calls `fn` with each entry the operations created. */
   forEachAdded(fn: (entry: number) => void): void {
     const pairs = this.#pairs;
-    for (let i = 0; i < pairs.length; i += 2) {
+    for (let i = 0; i < this.#end; i += 2) {
       if (pairs[i] !== NONE) fn(pairs[i]);
     }
   }
@@ -95,7 +113,8 @@ export class OpLog {
     const table = readTable(i32, copy);
     const pairs = this.#pairs;
     let size = table.size;
-    for (let i = 0; i < pairs.length; i += 2) {
+    const end = this.#end;
+    for (let i = 0; i < end; i += 2) {
       const added = pairs[i];
       const dropped = pairs[i + 1];
       if (dropped === NONE) {
@@ -131,7 +150,7 @@ export class OpLog {
     const table = readTable(i32, copy);
     const pairs = this.#pairs;
     let size = table.size;
-    for (let i = pairs.length - 2; i >= 0; i -= 2) {
+    for (let i = this.#end - 2; i >= 0; i -= 2) {
       const added = pairs[i];
       const dropped = pairs[i + 1];
       if (added === NONE) {

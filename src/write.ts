@@ -122,11 +122,12 @@ const MAX_ENTRY_WORDS = 2 ** 26;
  */
 const MIN_LOG_BUDGET = 4096;
 
-/** A published guard's log, and the version it took the map from. */
-interface Batch {
-  readonly version: number;
-  readonly log: OpLog;
-}
+/**
+ * Stack frames probed before a copy is prepared: its deepest path (an
+ * operation's unlink freeing a block) is under ten calls, and a replay cut
+ * short by a stack overflow could not be resumed.
+ */
+const PREPARE_PROBE_FRAMES = 24;
 
 /**
  * Runs `steps`, calling `beforeWait` before its first wait and `afterWait`
@@ -191,9 +192,12 @@ export class Writer<K, V> implements CopyTables {
   #log = new OpLog();
   /**
    * Published logs that kept copies have yet to replay, oldest first: one
-   * per version from the first one's on, with no gap.
+   * per version from the first one's on, with no gap. They are the slots
+   * from `#firstLog` to `#endLog`; slots outside hold stale references.
    */
-  #batches: Batch[] = [];
+  readonly #batches: OpLog[] = [];
+  #firstLog = 0;
+  #endLog = 0;
   /** Operations in `#batches`. */
   #logged = 0;
   /** A cleared log to take for the next guard. */
@@ -349,7 +353,7 @@ export class Writer<K, V> implements CopyTables {
   #synchronizeBlocking(action: string, timeoutMs: number): void {
     if (this.#copies.settled) return;
     // A replay cut short by a stack overflow would be replayed again.
-    ensureStack();
+    ensureStack(PREPARE_PROBE_FRAMES);
     if (this.#copies.prepareNow() < 0) {
       try {
         runBlocking(
@@ -367,7 +371,7 @@ export class Writer<K, V> implements CopyTables {
   /** The async wait and replay; the caller holds `#opening` meanwhile. */
   async #synchronizeAsync(action: string, timeoutMs: number): Promise<void> {
     if (this.#copies.settled) return;
-    ensureStack();
+    ensureStack(PREPARE_PROBE_FRAMES);
     if (this.#copies.prepareNow() < 0) {
       try {
         await runAsync(
@@ -457,7 +461,7 @@ export class Writer<K, V> implements CopyTables {
   stats(): WriteStats {
     const copies = this.#copies;
     const control = this.context.control;
-    const now = performance.now();
+    const now = Date.now();
     const pinned: PinnedVersion[] = [];
     for (const copy of copies.retired()) {
       const readers = pinningHandles(control, copy);
@@ -557,17 +561,16 @@ export class Writer<K, V> implements CopyTables {
       this.#reserved[copy] = null;
     }
     const batches = this.#batches;
-    for (let i = this.#firstBatch(from); i < batches.length; i++) {
-      batches[i].log.replay(views, this.#store, copy, stride);
+    for (let i = this.#firstBatch(from); i < this.#endLog; i++) {
+      batches[i].replay(views, this.#store, copy, stride);
     }
-    i32[descriptor(copy, T_VERSION)] = this.#copies.version;
   }
 
   /** The index of the first batch from version `from` on. */
   #firstBatch(from: number): number {
-    const batches = this.#batches;
-    if (batches.length === 0) return 0;
-    return Math.max(0, from - batches[0].version);
+    const first = this.#firstLog;
+    if (first === this.#endLog) return first;
+    return first + Math.max(0, from - this.#batches[first].version);
   }
 
   /** `CopyTables.clone`: a new table for `copy`, holding the current copy's entries. */
@@ -588,7 +591,6 @@ export class Writer<K, V> implements CopyTables {
       if (i32[at] !== 0) this.#store.relink(i32[at]);
     }
     writeTable(i32, copy, { offset, mask: current.mask, size: current.size });
-    i32[descriptor(copy, T_VERSION)] = this.#copies.version;
     return true;
   }
 
@@ -596,8 +598,8 @@ export class Writer<K, V> implements CopyTables {
   untrack(copy: number, from: number): void {
     const unlink = (entry: number) => this.#store.unlink(entry);
     const batches = this.#batches;
-    for (let i = this.#firstBatch(from); i < batches.length; i++) {
-      batches[i].log.forEachAdded(unlink);
+    for (let i = this.#firstBatch(from); i < this.#endLog; i++) {
+      batches[i].forEachAdded(unlink);
     }
     this.#log.forEachAdded(unlink);
     this.#release(copy);
@@ -629,16 +631,24 @@ export class Writer<K, V> implements CopyTables {
   /** Forgets the logs that no kept copy will replay. */
   #dropReplayedLogs(): void {
     const batches = this.#batches;
-    const first = Math.min(
-      this.#firstBatch(this.#copies.oldestKept()),
-      batches.length,
-    );
-    if (first === 0) return;
-    for (let i = 0; i < first; i++) this.#logged -= batches[i].log.length;
-    const spare = batches[first - 1].log;
+    const end = this.#endLog;
+    const keep = Math.min(this.#firstBatch(this.#copies.oldestKept()), end);
+    if (keep === this.#firstLog) return;
+    for (let i = this.#firstLog; i < keep; i++) {
+      this.#logged -= batches[i].length;
+    }
+    const spare = batches[keep - 1];
     spare.clear();
     this.#spareLog = spare;
-    this.#batches = first === batches.length ? [] : batches.slice(first);
+    if (keep === end) {
+      this.#firstLog = this.#endLog = 0;
+    } else if (keep > 1024 && keep * 2 > end) {
+      batches.copyWithin(0, keep, end);
+      this.#firstLog = 0;
+      this.#endLog = end - keep;
+    } else {
+      this.#firstLog = keep;
+    }
   }
 
   /**
@@ -683,12 +693,13 @@ export class Writer<K, V> implements CopyTables {
       timeoutMs,
     );
     this.#guard = null;
-    this.#batches.push({ version: copies.version, log: this.#log });
+    this.#log.version = copies.version;
+    this.#batches[this.#endLog++] = this.#log;
     this.#logged += this.#log.length;
     this.#log = this.#spareLog ?? new OpLog();
     this.#spareLog = null;
-    copies.published();
     this.#writeCopy = -1;
+    if (copies.published() >= 0) this.#prepared();
     this.#boundLogs();
   }
 

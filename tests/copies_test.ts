@@ -130,12 +130,16 @@ class Harness {
   }
   #pending: Generator<Step, number> | null = null;
 
-  /** Publishes the write copy, as the writer does. */
-  publish(): void {
+  /**
+   * Publishes the write copy, as the writer does. Returns what `published()`
+   * returns: the next write copy, replayed at once, or -1 when every
+   * retired copy is pinned.
+   */
+  publish(): number {
     const target = this.set.write;
     assert(target >= 0, "no write copy to publish");
     runBlocking(this.memory, publishCopy(this.memory, 1, target));
-    this.set.published();
+    return this.set.published();
   }
 
   /** Prepares (expecting no wait), then publishes. */
@@ -176,41 +180,73 @@ Deno.test("CopySet starts with copy 0 current and copy 1 written, both at versio
 
 Deno.test("CopySet replays a retired copy no guard reads, clones while guards read it, then replays the newest free copy and lets the older one go", () => {
   const h = new Harness(4);
-  const reader = h.reader();
+  const [a, b] = [h.reader(), h.reader()];
   h.now = 10;
-  h.publish(); // version 1 on copy 1; copy 0 retired
-  assertEquals(h.roles(), ["0:kept@0", "1:current@1"]);
+  // Version 1 on copy 1: copy 0, retired with no guard on it, is replayed
+  // at once and is the next write copy.
+  assertEquals(h.publish(), 0);
+  assertEquals(h.take(), ["replay 0 from 0"]);
+  assertEquals(h.roles(), ["0:writing@1", "1:current@1"]);
+  assertEquals([h.set.write, h.set.settled, h.set.replays], [0, true, 1]);
+  assertEquals(h.set.retired(), []);
+  assertEquals(h.prepare(), 0); // nothing left to do
+  assertEquals(h.take(), []);
+  assertEquals(h.publish(), 1); // version 2 on copy 0; copy 1 replayed
+  assertEquals(h.take(), ["replay 1 from 1"]);
+
+  // A guard on version 2 (copy 0), held across the next publish.
+  assertEquals(h.enter(a), 0);
+  h.now = 20;
+  assertEquals(h.publish(), -1); // version 3 on copy 1; copy 0 is pinned
+  assertEquals(h.take(), []);
+  assertEquals(h.roles(), ["0:kept@2", "1:current@3"]);
   assertEquals([h.set.write, h.set.settled, h.set.retiredAt(0)], [
     -1,
     false,
-    10,
+    20, // found pinned by the publish itself
   ]);
-  assertEquals(h.cycle(), 0); // copy 0 is free: replayed; then version 2
-  assertEquals(h.take(), ["replay 0 from 0"]);
-
-  // A guard on version 2 (copy 0), held across the next publish.
-  assertEquals(h.enter(reader), 0);
-  assertEquals(h.cycle(), 1); // copy 1 was free: replayed
-  assertEquals(h.take(), ["replay 1 from 1"]);
-  assertEquals(h.roles(), ["0:kept@2", "1:current@3"]);
+  h.now = 30;
   assertEquals(h.prepare(), 2); // copy 0 is pinned: a new copy
   assertEquals(h.take(), ["clone 2"]);
+  assertEquals(h.set.retiredAt(0), 20); // taken once
   assertEquals(h.roles(), ["0:kept@2", "1:current@3", "2:writing@3"]);
   assertEquals([h.set.count, h.set.tracking], [3, 3]);
-  h.publish(); // version 4 on copy 2
-  assertEquals(h.prepare(), 1); // copy 1 is free, copy 0 still pinned
+  // Version 4 on copy 2: copy 1 is free, copy 0 still pinned.
+  assertEquals(h.publish(), 1);
   assertEquals(h.take(), ["replay 1 from 3"]);
-  h.publish(); // version 5 on copy 1
+  assertEquals(h.roles(), ["0:kept@2", "1:writing@4", "2:current@4"]);
+  // A guard on version 4 (copy 2), held across the next publish too.
+  assertEquals(h.enter(b), 2);
+  assertEquals(h.publish(), -1); // version 5 on copy 1
+  assertEquals(h.take(), []);
   assertEquals(h.set.retired(), [0, 2]); // oldest version first
   assertEquals(h.set.oldestKept(), 2);
 
-  // The guard leaves: copy 0 (version 2) and copy 2 (version 4) are free.
-  assertEquals(h.leave(reader, 0), LEFT_RESIDUAL);
+  // Both guards leave: copy 0 (version 2) and copy 2 (version 4) are free.
+  assertEquals(h.leave(a, 0), LEFT_RESIDUAL);
+  assertEquals(h.leave(b, 2), LEFT_RESIDUAL);
   assertEquals(h.prepare(), 2); // the newest free copy: fewest logs
   assertEquals(h.take(), ["untrack 0 from 2", "destroy 0", "replay 2 from 4"]);
   assertEquals(h.roles(), ["1:current@5", "2:writing@5"]);
   assertEquals([h.set.count, h.set.tracking, h.set.settled], [2, 2, true]);
   assertEquals([h.set.replays, h.set.clones], [4, 1]);
+
+  // The same at a publish: the copy just retired is newer than a kept copy
+  // that came free meanwhile, which is let go.
+  assertEquals(h.enter(a), 1); // version 5
+  assertEquals(h.publish(), -1); // version 6 on copy 2; copy 1 pinned
+  assertEquals(h.prepare(), 0); // a new copy
+  assertEquals(h.leave(a, 1), LEFT_RESIDUAL);
+  assertEquals(h.publish(), 2); // version 7 on copy 0
+  assertEquals(h.take(), [
+    "clone 0",
+    "untrack 1 from 5",
+    "destroy 1",
+    "replay 2 from 6",
+  ]);
+  assertEquals(h.roles(), ["0:current@7", "2:writing@7"]);
+  assertEquals([h.set.count, h.set.tracking, h.set.settled], [2, 2, true]);
+  assertEquals([h.set.replays, h.set.clones], [5, 2]);
 });
 
 Deno.test("CopySet replays a freed spare copy across every log since its version", () => {
@@ -431,17 +467,24 @@ Deno.test("copies: one read guard held across 60 publishes: the writer never wai
     const stats = write.stats();
     assertEquals(stats.version, heldVersion + i + 1);
     assertEquals(stats.waits, 0);
-    // The current copy, the pinned one, and the one retired last (free:
-    // replayed by the next guard), which is the pinned one at first.
+    // The current copy, the pinned one, and the write copy: the one retired
+    // last, free, replayed at once by the publish. The first publish
+    // retired the pinned copy: no write copy until the next guard makes one.
     assertEquals(stats.copies, i === 0 ? 2 : 3);
+    // The first guard after the pin copied the index; every publish but the
+    // one that retired the pinned copy replayed the copy it retired (the
+    // fill's publish too).
+    assertEquals([stats.clones, stats.replays], [
+      i === 0 ? 0 : 1,
+      i === 0 ? 1 : i + 1,
+    ]);
     assertEquals(pinnedOf(stats), [[heldVersion, [read.id]]]);
     const { heldMs } = stats.pinned[0];
     assert(typeof heldMs === "number" && Number.isFinite(heldMs));
     assert(heldMs >= 0);
   }
-  // The first write after the pin copied the index; every other replayed.
   const before = write.stats();
-  assertEquals([before.clones, before.replays], [1, 59]);
+  assertEquals([before.clones, before.replays], [1, 60]);
 
   held.release();
   assertEquals(write.stats().pinned, []); // read without waiting for the writer
@@ -449,6 +492,7 @@ Deno.test("copies: one read guard held across 60 publishes: the writer never wai
   emptyGuard(write);
   const after = write.stats();
   assertEquals([after.copies, after.pinned, after.waits], [2, [], 0]);
+  // The write copy was ready: the freed copy is let go, not replayed.
   assertEquals([after.clones, after.replays], [1, 60]);
   using fresh = read.guard();
   assertEquals(contents(fresh), contents(model));
@@ -533,17 +577,21 @@ Deno.test("copies: a freed spare copy is reused by replay; a new copy is made on
     const stats = write.stats();
     return [stats.clones, stats.replays];
   };
-  fill(write, model, 0, 100); // version 1: the first guard needs no work
-  assertEquals(counts(), [0, 0]);
-  write.synchronize(); // the retired copy is free: replay
+  // Version 1: the first guard needs no work; the publish finds the copy it
+  // retired free and replays it at once.
+  fill(write, model, 0, 100);
+  assertEquals([...counts(), write.stats().copies], [0, 1, 2]);
+  write.synchronize(); // nothing left to do
   assertEquals(counts(), [0, 1]);
 
   const g1 = handles[0].guard(); // version 1
-  churn(write, model, next, 10, 150); // version 2
-  write.synchronize(); // version 1 pinned: clone
-  assertEquals(counts(), [1, 1]);
-  churn(write, model, next, 10, 150); // version 3
-  write.synchronize(); // version 2 free: replay
+  churn(write, model, next, 10, 150); // version 2: version 1 pinned
+  assertEquals([...counts(), write.stats().copies], [0, 1, 2]);
+  write.synchronize(); // no free retired copy: clone
+  assertEquals([...counts(), write.stats().copies], [1, 1, 3]);
+  churn(write, model, next, 10, 150); // version 3: version 2 free, replayed
+  assertEquals(counts(), [1, 2]);
+  write.synchronize(); // nothing left to do
   assertEquals(counts(), [1, 2]);
   const g3 = handles[1].guard(); // version 3
   churn(write, model, next, 10, 150); // version 4
@@ -571,7 +619,10 @@ Deno.test("copies: a freed spare copy is reused by replay; a new copy is made on
   write.synchronize(); // every retired copy pinned again: a new copy
   assertEquals([...counts(), write.stats().copies], [4, 3, 6]);
   assertEquals(contents(g5), v5);
-  churn(write, model, next, 10, 150); // written on the reused copy
+  // Version 8, written on the new copy: the reused copy, retired free, is
+  // replayed at once.
+  churn(write, model, next, 10, 150);
+  assertEquals([...counts(), write.stats().copies], [4, 4, 6]);
   {
     using fresh = read.guard();
     assertEquals(contents(fresh), contents(model));
@@ -1209,10 +1260,26 @@ Deno.test("copies: synchronize() leaves no replay pending: the next write guard 
   const next = random(13);
   fill(write, model, 0, 100);
   churn(write, model, next, 10, 150);
+  // Each publish found the copy it retired free and replayed it at once.
+  const published = write.stats();
+  assertEquals([published.replays, published.clones], [2, 0]);
+  write.synchronize(); // nothing left to do
+  assertEquals(write.stats().replays, published.replays);
+
+  // A guard on the current copy, held across a publish and then released:
+  // the replay is left for synchronize() to do.
+  const pin = read.guard();
+  churn(write, model, next, 10, 150);
+  pin.release();
   const before = write.stats();
+  assertEquals([before.replays, before.clones], [published.replays, 0]);
   write.synchronize();
   const synced = write.stats();
-  assertEquals(synced.replays, before.replays + 1);
+  assertEquals([synced.replays, synced.clones, synced.copies], [
+    before.replays + 1,
+    0,
+    2,
+  ]);
   write.synchronize(); // nothing left to do
   await write.synchronizeAsync();
   assertEquals(write.stats().replays, synced.replays);
@@ -1227,6 +1294,11 @@ Deno.test("copies: synchronize() leaves no replay pending: the next write guard 
     model.set(1, 1);
     assertThrows(() => write.synchronize(), TypeError); // a guard is live
   }
+  // The publish replayed the copy it retired; the next guard does nothing.
+  assertEquals(write.stats().replays, synced.replays + 1);
+  emptyGuard(write);
+  assertEquals(write.stats().replays, synced.replays + 1);
+
   // The same after a spare copy: synchronize() makes it, the guard does not.
   const held = read.guard();
   churn(write, model, next, 10, 150);

@@ -21,8 +21,8 @@ export const MUTANTS: Mutant[] = [
   {
     name: "a retired copy is let go (and reused) while guards still read it",
     file: "copies.ts",
-    find: "if (!copyIsFree(this.#memory, copy)) continue;",
-    replace: "",
+    find: "if (!copyIsFree(this.#memory, copy)) {",
+    replace: "if (false) {",
   },
   {
     name: "a new copy is made over a copy that is in use",
