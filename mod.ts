@@ -38,4 +38,4 @@ export type {
   WriteGuard,
   WriteHandle,
   WriteStats,
-} from "./src/write.ts";
+} from "./src/write_api.ts";

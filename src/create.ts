@@ -39,7 +39,8 @@ import {
   TOKEN_KIND,
 } from "./read.ts";
 import { slotsFor, writeTable } from "./table.ts";
-import { type WriteHandle, WriteHandleImpl, Writer } from "./write.ts";
+import { WriteHandleImpl, Writer } from "./write.ts";
+import type { WriteHandle } from "./write_api.ts";
 
 /**
  * Options of {@linkcode create}.

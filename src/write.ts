@@ -74,13 +74,6 @@ import type {
   WriteStats,
 } from "./write_api.ts";
 
-export type {
-  PinnedVersion,
-  WaitOptions,
-  WriteGuard,
-  WriteHandle,
-  WriteStats,
-} from "./write_api.ts";
 
 /** The time limit of a wait, checked. */
 function waitLimit(options: WaitOptions | undefined, action: string): number {

@@ -53,7 +53,7 @@ import {
   type Step,
   type WaitRequest,
 } from "../src/protocol.ts";
-import { TestWorker, type WorkerReply } from "./utils.ts";
+import { random, TestWorker, type WorkerReply } from "./utils.ts";
 
 // ------------------------------------------------------------ CopySet alone
 
@@ -384,17 +384,6 @@ function intMap(maxCopies?: number): [IntWrite, IntRead] {
     seed: 20261126,
     ...(maxCopies === undefined ? {} : { maxCopies }),
   });
-}
-
-/** A seeded generator, so every run does the same. */
-function random(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
 }
 
 /** The entries of a guard, or of a model, sorted by key. */

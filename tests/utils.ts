@@ -97,3 +97,14 @@ export class TestWorker implements AsyncDisposable {
     return Promise.resolve();
   }
 }
+
+/** A seeded xorshift generator of numbers in [0, 1), so a run replays. */
+export function random(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 4294967296;
+  };
+}

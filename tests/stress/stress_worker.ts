@@ -14,6 +14,7 @@ import {
   type ReadHandle,
   type ReadToken,
 } from "@x/flashmap";
+import { random } from "../utils.ts";
 import {
   CONTROL_STOP,
   CONTROL_TOKENS,
@@ -28,17 +29,6 @@ interface Start {
   control: SharedArrayBuffer;
   config: StressConfig;
   index: number;
-}
-
-/** A seeded generator, so one reader's choices replay. */
-function random(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
 }
 
 function check(
