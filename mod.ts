@@ -31,7 +31,13 @@ export {
   ReaderLimitError,
   WaitTimeoutError,
 } from "./src/errors.ts";
-export type { ReadGuard, ReadHandle, ReadToken } from "./src/read.ts";
+export type {
+  ChangedOptions,
+  ReadGuard,
+  ReadHandle,
+  ReadStats,
+  ReadToken,
+} from "./src/read_api.ts";
 export type {
   PinnedVersion,
   WaitOptions,

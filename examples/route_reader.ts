@@ -1,6 +1,6 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
-import { attach, type ReadHandle } from "@x/flashmap";
+import { attach, type ReadHandle, type ReadToken } from "@x/flashmap";
 
 interface Route {
   upstream: string;
@@ -11,7 +11,8 @@ let routes: ReadHandle<string, Route> | undefined;
 
 self.onmessage = (event: MessageEvent) => {
   if (routes === undefined) {
-    routes = attach<string, Route>(event.data); // the first message: the token
+    // The first message: the token. Its type carries the map's types.
+    routes = attach(event.data as ReadToken<string, Route>);
     self.postMessage("ready");
   } else if (event.data === "close") {
     routes.close();

@@ -65,7 +65,7 @@ self.onmessage = async (event: MessageEvent<Command>) => {
   const command = event.data;
   try {
     if (command.kind === "start") {
-      prices = attach<string, number>(command.token);
+      prices = attach(command.token);
       server = Deno.serve({
         hostname: "127.0.0.1",
         port: 0, // the OS picks a free port

@@ -32,12 +32,8 @@ import {
   MapViews,
   MAX_COPIES,
 } from "./layout.ts";
-import {
-  openReader,
-  type ReadHandle,
-  type ReadToken,
-  TOKEN_KIND,
-} from "./read.ts";
+import { openReader, TOKEN_KIND } from "./read.ts";
+import type { ReadHandle, ReadToken } from "./read_api.ts";
 import { slotsFor, writeTable } from "./table.ts";
 import { WriteHandleImpl, Writer } from "./write.ts";
 import type { WriteHandle } from "./write_api.ts";
@@ -153,6 +149,7 @@ function checkInteger(
 export function create<K = string, V = string>(
   options: MapOptions<K, V> = {},
 ): [WriteHandle<K, V>, ReadHandle<K, V>] {
+  requireSharedMemory();
   if (typeof options !== "object" || options === null) {
     throw new TypeError(
       `Cannot create the map: options must be an object, got ${
@@ -252,6 +249,17 @@ export function create<K = string, V = string>(
   return [new WriteHandleImpl(writer), openReader(context)];
 }
 
+/**
+ * Throws a `TypeError` that says what to do when this realm has no
+ * `SharedArrayBuffer`: browsers give it only to cross-origin isolated pages.
+ */
+function requireSharedMemory(): void {
+  if (typeof SharedArrayBuffer === "function") return;
+  throw new TypeError(
+    "Cannot create the map: SharedArrayBuffer is not available here. Browsers give it only to cross-origin isolated pages: serve the page (and its workers) with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp",
+  );
+}
+
 /** Words of a 64-byte cache line. */
 const LINE_WORDS = 16;
 /** The longest codec name the header records. */
@@ -329,12 +337,12 @@ function notAToken(detail: string): TypeError {
  *   using guard = write.guard();
  *   guard.insert("greeting", "hello");
  * }
- * // self.onmessage = (event) => { const read = attach(event.data); ... }
+ * // in a worker: attach(event.data as ReadToken<string, string>)
  * using attached = attach(read.share());
  * assertEquals(attached.get("greeting"), "hello");
  * ```
  */
-export function attach<K = string, V = string>(
+export function attach<K = unknown, V = unknown>(
   token: ReadToken<K, V>,
   codecs: { key?: KeyCodec<K>; value?: Codec<V> } = {},
 ): ReadHandle<K, V> {

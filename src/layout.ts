@@ -78,8 +78,14 @@ export const C_REGISTRY_EPOCH = 38;
 export const C_NEXT_TAG = 39;
 /** One past the highest registry slot ever used. */
 export const C_SLOTS_USED = 35;
-/** Number of publishes so far: the version readers of the current copy see. */
+/**
+ * Number of publishes so far: the version readers of the current copy see.
+ * It moves on once every handle is flipped, so a reader woken by it finds
+ * its handle on the new version; `ReadHandle.changed()` sleeps on it.
+ */
 export const C_PUBLISHES = 36;
+/** Readers sleeping on `C_PUBLISHES` (`changed()`): a publish wakes them. */
+export const C_VERSION_WAITERS = 40;
 
 export const REGISTRY_START = COPIES_START + MAX_COPIES * COPY_WORDS;
 /** Words per registry slot: 128 bytes, so two readers never share a cache line. */

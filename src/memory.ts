@@ -73,12 +73,24 @@ export class AtomicsMemory implements Memory {
     return Atomics.compareExchange(this.words, index, expected, replacement);
   }
 
+  /**
+   * `Atomics.wait`; on a thread that may not block (a browser's main
+   * thread), a `TypeError` that says what to use instead.
+   */
   wait(
     index: number,
     expected: number,
     timeoutMs: number,
   ): "ok" | "not-equal" | "timed-out" {
-    return Atomics.wait(this.words, index, expected, timeoutMs);
+    try {
+      return Atomics.wait(this.words, index, expected, timeoutMs);
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      throw new TypeError(
+        "Cannot wait on this thread: it may not block (Atomics.wait is not allowed here, as on a browser's main thread); use the async variants, guardAsync(), synchronizeAsync() or updateAsync(), which wait without blocking",
+        { cause: error },
+      );
+    }
   }
 
   /**

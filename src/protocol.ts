@@ -24,6 +24,7 @@ import {
   C_REGISTRY_LOCK,
   C_REGISTRY_OWNER,
   C_SLOTS_USED,
+  C_VERSION_WAITERS,
   C_WRITER_PARKED,
   H_CURRENT_COPY,
   MAX_COPIES,
@@ -444,7 +445,18 @@ export function* publishCopy(
   } finally {
     yield* unlockRegistry(memory);
   }
+  yield* wakeVersionWaiters(memory);
   return residual;
+}
+
+/**
+ * Wakes the readers that sleep until a version newer than theirs is
+ * published (`ReadHandle.changed()`), or the writer closes.
+ */
+export function* wakeVersionWaiters(memory: Memory): Generator<Step, void> {
+  if (memory.load(C_VERSION_WAITERS) === 0) return;
+  yield;
+  memory.notify(C_PUBLISHES, Infinity);
 }
 
 /** A newly registered read handle: its slot, its id, and its hold on the word. */
@@ -595,6 +607,11 @@ function openHandles(
     }
   }
   return ids;
+}
+
+/** How many read handles are open now, in every thread. */
+export function openHandleCount(memory: Memory): number {
+  return openHandles(memory, () => true).length;
 }
 
 /** The id of the handle registered in `slot` now. */

@@ -17,12 +17,14 @@ import {
 import { ReaderLimitError } from "./errors.ts";
 import {
   H_BUFFER_WORDS,
+  H_WRITER_CLOSED,
   LAYOUT_VERSION,
   MapViews,
   MAX_COPIES,
   T_MASK,
   T_OFFSET,
   T_SIZE,
+  T_VERSION,
 } from "./layout.ts";
 import {
   enterGuard,
@@ -30,6 +32,7 @@ import {
   leaveResidual,
   LEFT,
   MAX_GUARDS,
+  openHandleCount,
   RECLAIMED,
   registerReader,
   RESIDUAL_GUARD,
@@ -38,328 +41,21 @@ import {
   wakeWriter,
 } from "./protocol.ts";
 import { runRegistry } from "./registry.ts";
+import type {
+  ChangedOptions,
+  ReadGuard,
+  ReadHandle,
+  ReadStats,
+  ReadToken,
+} from "./read_api.ts";
+import { changedOptions } from "./options.ts";
+import { describe } from "./storage.ts";
+import { handleVersion, waitForVersion } from "./versions.ts";
 import { descriptor, readTable } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
 export const TOKEN_KIND: ReadToken<unknown, unknown>["kind"] =
   "@x/flashmap:read";
-
-/**
- * A plain, structured-cloneable description of a map that a worker turns
- * into a read handle of its own with `attach()`. Send it with
- * `postMessage`; the map's buffer is shared, not copied.
- *
- * @typeParam K The type of the keys.
- * @typeParam V The type of the values.
- *
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { attach, create } from "@x/flashmap";
- *
- * const [write, read] = create();
- * const token = read.share();
- * const other = attach(structuredClone(token));
- * assertEquals(other.get("x"), undefined);
- * other.close();
- * ```
- */
-export interface ReadToken<K, V> {
-  /** Always `"@x/flashmap:read"`. */
-  readonly kind: "@x/flashmap:read";
-  /** The layout version of the buffer. */
-  readonly layout: number;
-  /** The map's memory. */
-  readonly buffer: SharedArrayBuffer;
-  /** The name of the key codec. */
-  readonly key: string;
-  /** The name of the value codec. */
-  readonly value: string;
-  /** Never present: carries the key and value types for TypeScript. */
-  readonly types?: [K, V];
-}
-
-/**
- * A read handle: reads the map from one thread. Open guards for consistent
- * snapshots, or use `get` / `has` for one-shot reads. Give other workers
- * their own handle through `share()` and `attach()`.
- *
- * | operation | cost |
- * | --- | --- |
- * | `guard()` | one compare-and-exchange, one small object |
- * | `get`, `has` | two compare-and-exchanges and a probe; no allocation but the value |
- * | `clone()`, `attach()`, `close()` | a registry lock, O(maxReaders) at worst |
- *
- * @typeParam K The type of the keys.
- * @typeParam V The type of the values.
- *
- * @example Reading a snapshot
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { create } from "@x/flashmap";
- *
- * const [write, read] = create();
- * write.guard().publish();
- * {
- *   using guard = write.guard();
- *   guard.insert("a", "1");
- * }
- * using view = read.guard();
- * assertEquals(view.get("a"), "1");
- * assertEquals(view.size, 1);
- * ```
- */
-export interface ReadHandle<K, V> extends Disposable {
-  /**
-   * Opens a read guard: a consistent snapshot of the last published
-   * version, until it is released.
-   *
-   * @returns The guard; release it with `release()` or by disposing it.
-   *
-   * @example
-   * ```ts
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * using view = read.guard();
-   * view.has("a");
-   * ```
-   */
-  guard(): ReadGuard<K, V>;
-  /**
-   * Reads one key from the latest published version, without a guard
-   * object.
-   *
-   * @param key The key.
-   * @returns The value, or `undefined`.
-   *
-   * @example
-   * ```ts
-   * import { assertEquals } from "@std/assert";
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * assertEquals(read.get("a"), undefined);
-   * ```
-   */
-  get(key: K): V | undefined;
-  /**
-   * Whether the latest published version has the key, without a guard
-   * object.
-   *
-   * @param key The key.
-   * @returns `true` if present.
-   *
-   * @example
-   * ```ts
-   * import { assertEquals } from "@std/assert";
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * assertEquals(read.has("a"), false);
-   * ```
-   */
-  has(key: K): boolean;
-  /**
-   * Another read handle of the same map for this thread, with its own
-   * registry slot (throws {@linkcode ReaderLimitError} when none is free).
-   *
-   * @returns The new handle.
-   *
-   * @example
-   * ```ts
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * using other = read.clone();
-   * ```
-   */
-  clone(): ReadHandle<K, V>;
-  /**
-   * A token to send to another worker, which turns it into its own read
-   * handle with `attach()`.
-   *
-   * @returns The token.
-   *
-   * @example
-   * ```ts
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * const token = read.share(); // worker.postMessage(token)
-   * ```
-   */
-  share(): ReadToken<K, V>;
-  /**
-   * Frees the handle's registry slot. Throws a `TypeError`, changing
-   * nothing, while guards of the handle are live. Closing twice does
-   * nothing, and neither does closing a handle the writer reclaimed.
-   *
-   * @example
-   * ```ts
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * read.close();
-   * ```
-   */
-  close(): void;
-  /** Whether `close()` has been called. */
-  readonly closed: boolean;
-  /**
-   * This handle's id, unique over the map's life (its registry slot and how
-   * many handles that slot has held). A worker sends it to the writer's
-   * thread so that `WriteHandle.reclaim` can free the handle if the worker
-   * is terminated without closing it; a stale id is refused, never taken
-   * for a newer handle in the same slot.
-   */
-  readonly id: number;
-}
-
-/**
- * A consistent snapshot of one published version of the map. Nothing
- * changes under a live guard, whatever the writer publishes meanwhile; a
- * guard opened later on the same handle sees the same or a newer version.
- *
- * Release guards promptly: the writer's next write guard waits for guards
- * still on the copy it needs. `release()` and disposal may be repeated; any
- * other use of a released guard throws a `TypeError`.
- *
- * | operation | cost |
- * | --- | --- |
- * | `get`, `has` | O(1) expected, plain loads |
- * | `size` | O(1) |
- * | iteration | O(table slots) |
- * | `release()` | one compare-and-exchange |
- *
- * @typeParam K The type of the keys.
- * @typeParam V The type of the values.
- *
- * @example A snapshot outlives a publish
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { create } from "@x/flashmap";
- *
- * const [write, read] = create();
- * {
- *   using guard = write.guard();
- *   guard.insert("a", "old");
- * }
- * const view = read.guard();
- * {
- *   using guard = write.guard();
- *   guard.insert("a", "new");
- * }
- * assertEquals(view.get("a"), "old");
- * view.release();
- * assertEquals(read.get("a"), "new");
- * ```
- */
-export interface ReadGuard<K, V> extends Disposable, Iterable<[K, V]> {
-  /**
-   * The value of a key in this snapshot.
-   *
-   * @param key The key.
-   * @returns The value, or `undefined`.
-   *
-   * @example
-   * ```ts
-   * import { assertEquals } from "@std/assert";
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * using view = read.guard();
-   * assertEquals(view.get("a"), undefined);
-   * ```
-   */
-  get(key: K): V | undefined;
-  /**
-   * Whether this snapshot has the key.
-   *
-   * @param key The key.
-   * @returns `true` if present.
-   *
-   * @example
-   * ```ts
-   * import { assertEquals } from "@std/assert";
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * using view = read.guard();
-   * assertEquals(view.has("a"), false);
-   * ```
-   */
-  has(key: K): boolean;
-  /** The number of entries in this snapshot. */
-  readonly size: number;
-  /**
-   * The keys of this snapshot, in table order.
-   *
-   * @returns An iterator of the keys.
-   *
-   * @example
-   * ```ts
-   * import { assertEquals } from "@std/assert";
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * using view = read.guard();
-   * assertEquals([...view.keys()], []);
-   * ```
-   */
-  keys(): IterableIterator<K>;
-  /**
-   * The values of this snapshot, in table order.
-   *
-   * @returns An iterator of the values.
-   *
-   * @example
-   * ```ts
-   * import { assertEquals } from "@std/assert";
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * using view = read.guard();
-   * assertEquals([...view.values()], []);
-   * ```
-   */
-  values(): IterableIterator<V>;
-  /**
-   * The `[key, value]` pairs of this snapshot, in table order.
-   *
-   * @returns An iterator of the entries.
-   *
-   * @example
-   * ```ts
-   * import { assertEquals } from "@std/assert";
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * using view = read.guard();
-   * assertEquals([...view.entries()], []);
-   * ```
-   */
-  entries(): IterableIterator<[K, V]>;
-  /**
-   * Leaves the snapshot. Calling it again does nothing. If an exception
-   * (out of stack) interrupts it, the guard is either fully left or still
-   * live, and can be released again. Releasing a guard of a reclaimed
-   * handle changes nothing and throws nothing.
-   *
-   * @example
-   * ```ts
-   * import { create } from "@x/flashmap";
-   *
-   * const [, read] = create();
-   * const view = read.guard();
-   * view.release();
-   * view.release();
-   * ```
-   */
-  release(): void;
-  /** Whether the guard has been released. */
-  readonly released: boolean;
-}
 
 /** The value of the entry in the slot at word `at`: from the slot when it keeps it. */
 function valueAt<K, V>(
@@ -614,6 +310,86 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     return this.#state.id;
   }
 
+  get version(): number {
+    const state = this.#state;
+    if (state.closed || state.reclaimed) {
+      throw unusable(state, "read the version");
+    }
+    return handleVersion(this.#context.control, state.refcount);
+  }
+
+  get size(): number {
+    const state = this.#state;
+    const action = "read the map's size";
+    if (state.closed || state.reclaimed) throw unusable(state, action);
+    const context = this.#context;
+    const views = this.#views;
+    const copy = enter(context, views, state, action);
+    state.live[copy]++;
+    let size: number;
+    try {
+      size = views.i32[descriptor(copy, T_SIZE)];
+    } finally {
+      leaveOneShot(context, state, copy);
+    }
+    return size;
+  }
+
+  changed(since: number, options?: ChangedOptions): Promise<number> {
+    const state = this.#state;
+    const action = "wait for a newer version";
+    try {
+      if (state.closed || state.reclaimed) throw unusable(state, action);
+      if (typeof since !== "number" || !Number.isInteger(since)) {
+        throw new TypeError(
+          `Cannot ${action}: since must be an integer version, got ${
+            describe(since)
+          }`,
+        );
+      }
+      const limits = changedOptions(options, action);
+      const control = this.#context.control;
+      return waitForVersion(control, since, () => {
+        if (state.closed || state.reclaimed) throw unusable(state, action);
+        return handleVersion(control, state.refcount);
+      }, limits);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async *versions(): AsyncGenerator<number, void, undefined> {
+    let seen = this.version;
+    const control = this.#context.control;
+    for (;;) {
+      if (control.load(H_WRITER_CLOSED) !== 0 && this.version <= seen) return;
+      try {
+        seen = await this.changed(seen);
+      } catch (error) {
+        // The writer closed: no version will come.
+        if (control.load(H_WRITER_CLOSED) !== 0 && !this.#state.closed) return;
+        throw error;
+      }
+      yield seen;
+    }
+  }
+
+  stats(): ReadStats {
+    const state = this.#state;
+    if (state.closed || state.reclaimed) {
+      throw unusable(state, "read the stats");
+    }
+    const context = this.#context;
+    return {
+      version: this.version,
+      size: this.size,
+      bytes: context.buffer.byteLength,
+      openHandles: openHandleCount(context.control),
+      maxReaders: context.maxReaders,
+      writerClosed: context.control.load(H_WRITER_CLOSED) !== 0,
+    };
+  }
+
   close(): void {
     const state = this.#state;
     if (state.closed) return;
@@ -728,6 +504,11 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   get size(): number {
     this.#check("read the guard");
     return this.#views.i32[descriptor(this.#copy, T_SIZE)];
+  }
+
+  get version(): number {
+    this.#check("read the guard");
+    return this.#views.i32[descriptor(this.#copy, T_VERSION)];
   }
 
   #iterate(mode: "keys" | "values" | "entries") {

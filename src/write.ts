@@ -47,6 +47,7 @@ import {
   slotOfId,
   type Step,
   WaitTimedOut,
+  wakeVersionWaiters,
 } from "./protocol.ts";
 import {
   ensureStack,
@@ -55,6 +56,7 @@ import {
   runRegistry,
   runRegistryRecovering,
 } from "./registry.ts";
+import { waitLimit } from "./options.ts";
 import { describe, readEntryValue } from "./storage.ts";
 import {
   clearSlot,
@@ -73,36 +75,6 @@ import type {
   WriteHandle,
   WriteStats,
 } from "./write_api.ts";
-
-
-/** The time limit of a wait, checked. */
-function waitLimit(options: WaitOptions | undefined, action: string): number {
-  if (
-    options !== undefined && (typeof options !== "object" || options === null)
-  ) {
-    throw new TypeError(
-      `Cannot ${action}: options must be an object, got ${describe(options)}`,
-    );
-  }
-  const timeoutMs = options?.timeoutMs === undefined
-    ? Infinity
-    : options.timeoutMs;
-  if (typeof timeoutMs !== "number") {
-    throw new TypeError(
-      `Cannot ${action}: timeoutMs must be a number of milliseconds, got ${
-        describe(timeoutMs)
-      }`,
-    );
-  }
-  if (!(timeoutMs >= 0)) {
-    throw new RangeError(
-      `Cannot ${action}: timeoutMs must be a number of milliseconds from 0, got ${
-        describe(timeoutMs)
-      }`,
-    );
-  }
-  return timeoutMs;
-}
 
 /** An entry's size in words must fit the meta word beside its link bits. */
 const MAX_ENTRY_WORDS = 2 ** 26;
@@ -450,6 +422,11 @@ export class Writer<K, V> implements CopyTables {
     );
   }
 
+  /** The version of the last publish. */
+  get version(): number {
+    return this.#copies.version;
+  }
+
   /** What the writer and its copies look like now; see {@linkcode WriteStats}. */
   stats(): WriteStats {
     const copies = this.#copies;
@@ -730,7 +707,10 @@ export class Writer<K, V> implements CopyTables {
       );
     }
     this.closed = true;
-    this.views.i32[H_WRITER_CLOSED] = 1;
+    const control = this.context.control;
+    control.store(H_WRITER_CLOSED, 1);
+    // Readers waiting for a newer version learn that none will come.
+    runBlocking(control, wakeVersionWaiters(control));
   }
 
   // ------------------------------------------------------------ operations
@@ -957,6 +937,26 @@ export class Writer<K, V> implements CopyTables {
     return previous;
   }
 
+  clear(guard: WriteGuardImpl<K, V>): void {
+    this.#checkWritable(guard, "clear the map");
+    const i32 = this.views.i32;
+    const copy = this.#writeCopy;
+    const table = readTable(i32, copy);
+    const stride = this.context.stride;
+    const end = table.offset + stride * (table.mask + 1);
+    // Each entry is logged as removed, so that the retired copies drop it
+    // at their replay (and an abort puts it back).
+    for (let at = table.offset + 1; at < end; at += stride) {
+      const entry = i32[at];
+      if (entry === 0) continue;
+      this.#store.unlink(entry);
+      this.#log.removed(entry);
+    }
+    clearTable(this.views, table.offset, table.mask + 1, stride);
+    i32[descriptor(copy, T_SIZE)] = 0;
+    this.#changes++;
+  }
+
   delete(guard: WriteGuardImpl<K, V>, key: K): boolean {
     const action = "delete from the map";
     this.#checkWritable(guard, action);
@@ -1106,6 +1106,9 @@ export class WriteGuardImpl<K, V> implements WriteGuard<K, V> {
   delete(key: K): boolean {
     return this.#writer.delete(this, key);
   }
+  clear(): void {
+    this.#writer.clear(this);
+  }
   get(key: K): V | undefined {
     return this.#writer.get(this, key);
   }
@@ -1186,6 +1189,9 @@ export class WriteHandleImpl<K, V> implements WriteHandle<K, V> {
   }
   stats(): WriteStats {
     return this.#writer.stats();
+  }
+  get version(): number {
+    return this.#writer.version;
   }
   close(): void {
     this.#writer.close();

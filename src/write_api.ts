@@ -207,6 +207,21 @@ export interface WriteHandle<K, V> extends Disposable {
    */
   stats(): WriteStats;
   /**
+   * The version (publish count) of the last publish: what read guards
+   * opened now see.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write] = create();
+   * write.update((guard) => guard.set("a", "1"));
+   * assertEquals(write.version, 1);
+   * ```
+   */
+  readonly version: number;
+  /**
    * Runs `fn` with a new write guard and publishes what it did if it
    * returns, or takes it all back (`WriteGuard.abort()`) if it throws, then
    * rethrows: readers see all of the batch or none of it. Returns what `fn`
@@ -522,6 +537,27 @@ export interface WriteGuard<K, V> extends Disposable, Iterable<[K, V]> {
    * ```
    */
   delete(key: K): boolean;
+  /**
+   * Removes every entry. Readers see the empty map once the guard is
+   * published; their guards on older versions keep their entries, which
+   * are freed only when no guard can reach them. An abort puts every entry
+   * back.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { create } from "@x/flashmap";
+   *
+   * const [write, read] = create();
+   * write.update((guard) => guard.set("a", "1").set("b", "2"));
+   * const view = read.guard();
+   * write.update((guard) => guard.clear());
+   * assertEquals(read.size, 0);
+   * assertEquals(view.size, 2); // an older snapshot keeps its entries
+   * view.release();
+   * ```
+   */
+  clear(): void;
   /**
    * The value of a key, including this guard's unpublished changes.
    *

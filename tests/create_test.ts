@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Builder, codecs, create, type ReadHandle } from "@x/flashmap";
 import {
   C_PUBLISHES,
@@ -111,4 +111,33 @@ Deno.test("Builder builds the map create() would", () => {
   assertEquals(token.value, "json");
   assertEquals(token.buffer.maxByteLength, 1 << 20);
   assertEquals(headerOf(read)[H_MAX_COPIES], 3);
+});
+
+Deno.test("create() without SharedArrayBuffer throws a TypeError naming the COOP and COEP headers", () => {
+  const saved = globalThis.SharedArrayBuffer;
+  Object.defineProperty(globalThis, "SharedArrayBuffer", {
+    value: undefined,
+    configurable: true,
+    writable: true,
+  });
+  try {
+    const error = assertThrows(() => create(), TypeError);
+    for (
+      const header of [
+        "Cross-Origin-Opener-Policy: same-origin",
+        "Cross-Origin-Embedder-Policy: require-corp",
+      ]
+    ) {
+      assert(error.message.includes(header), error.message);
+    }
+  } finally {
+    Object.defineProperty(globalThis, "SharedArrayBuffer", {
+      value: saved,
+      configurable: true,
+      writable: true,
+    });
+  }
+  const [write, read] = create();
+  write.update((guard) => guard.set("a", "1"));
+  assertEquals(read.get("a"), "1");
 });
