@@ -176,6 +176,20 @@ export class CopySet {
     );
   }
 
+  /** The kept copy of the oldest version, or -1 if none. */
+  oldestKeptCopy(): number {
+    let oldest = -1;
+    if (this.#retiredCount === 0) return oldest;
+    const copies = this.#copies;
+    for (let copy = 0; copy < copies.length; copy++) {
+      if (
+        copies[copy].role === "kept" &&
+        (oldest < 0 || copies[copy].version < copies[oldest].version)
+      ) oldest = copy;
+    }
+    return oldest;
+  }
+
   /** The oldest version a kept copy holds, or the current version if none. */
   oldestKept(): number {
     let oldest = this.version;
@@ -214,8 +228,7 @@ export class CopySet {
     const copies = this.#copies;
     // The newest kept copy that came free needs the fewest logs.
     let best = -1;
-    const retired = this.#retiredCount;
-    for (let copy = 0; retired > 0 && copy < copies.length; copy++) {
+    for (let copy = 0; this.#retiredCount > 0 && copy < copies.length; copy++) {
       const state = copies[copy];
       if (state.role !== "kept" && state.role !== "abandoned") continue;
       if (!copyIsFree(this.#memory, copy)) {
@@ -250,7 +263,7 @@ export class CopySet {
         return copy;
       }
     }
-    if (retired === 0) {
+    if (this.#retiredCount === 0) {
       throw new BufferFullError(
         "Cannot open a write guard: the buffer has no room for a copy of the index to write (maxBytes)",
       );
@@ -280,8 +293,8 @@ export class CopySet {
    * current): the old current copy is retired, kept for replay. When no
    * guard is left on it (the usual case), it is replayed at once, as the
    * next write copy: the work the next {@linkcode prepare} would do, done
-   * while the publish's stack probe still holds. Returns the write copy
-   * then, or -1.
+   * in the stack the publish's probe has just found free. Returns the write
+   * copy then, or -1.
    */
   published(): number {
     const old = this.#copies[this.#current];

@@ -80,12 +80,12 @@ import type {
 const MAX_ENTRY_WORDS = 2 ** 26;
 
 /**
- * Logged operations kept for retired copies beyond the newest, at least:
- * past this (or the current table's slot count, if larger), replaying them
- * would cost more than copying the table, so the oldest kept copies are
- * abandoned instead.
+ * Logged operations kept for retired copies, at least: past this (or a
+ * quarter of the current table's slots, if more), replaying them would cost
+ * about as much as copying the table, and the entries they keep alive
+ * would weigh on memory, so the oldest kept copies are abandoned instead.
  */
-const MIN_LOG_BUDGET = 4096;
+const MIN_LOG_BUDGET = 64;
 
 /**
  * Stack frames probed before a copy is prepared: its deepest path (an
@@ -95,12 +95,13 @@ const MIN_LOG_BUDGET = 4096;
 const PREPARE_PROBE_FRAMES = 24;
 
 /**
- * Runs `steps`, calling `beforeWait` before its first wait and `afterWait`
- * with the time spent once it ends (however it ends).
+ * Runs `steps`, calling `beforeWait` before each of its waits (`first`
+ * for the first) and `afterWait` with the time spent once it ends (however
+ * it ends).
  */
 function* observeWaits<T>(
   steps: Generator<Step, T>,
-  beforeWait: () => void,
+  beforeWait: (first: boolean) => void,
   afterWait: (ms: number) => void,
 ): Generator<Step, T> {
   let since = NaN;
@@ -108,9 +109,9 @@ function* observeWaits<T>(
     for (;;) {
       const next = steps.next();
       if (next.done) return next.value;
-      if (next.value !== undefined && since !== since) {
-        beforeWait();
-        since = performance.now();
+      if (next.value !== undefined) {
+        beforeWait(since !== since);
+        if (since !== since) since = performance.now();
       }
       yield next.value;
     }
@@ -359,9 +360,10 @@ export class Writer<K, V> implements CopyTables {
 
   /** `CopySet.prepare`, with its waits counted into the stats. */
   #observed(beforeWait: () => void): Generator<Step, number> {
-    return observeWaits(this.#copies.prepare(), () => {
+    return observeWaits(this.#copies.prepare(), (first) => {
+      // Before every wait: what the writer waits for may have changed.
       beforeWait();
-      this.#waits++;
+      if (first) this.#waits++;
     }, (ms) => {
       this.#waitMs += ms;
     });
@@ -622,21 +624,20 @@ export class Writer<K, V> implements CopyTables {
   }
 
   /**
-   * Keeps the logs no longer than replaying is worth: abandons the oldest
-   * kept copies (never the newest, the one the next guard most likely
-   * replays) while the logs hold more operations than the budget.
+   * Keeps the logs bounded: while they hold more operations than the
+   * budget, abandons the oldest kept copy, which will then be let go, not
+   * replayed, once free. So a guard held for long pins its version and at
+   * most a budget's worth of logged changes, whatever the writer writes
+   * meanwhile.
    */
   #boundLogs(): void {
-    if (this.#logged <= MIN_LOG_BUDGET) return;
     const i32 = this.views.i32;
     const slots = i32[descriptor(this.#copies.current, T_MASK)] + 1;
-    const budget = Math.max(MIN_LOG_BUDGET, slots);
+    const budget = Math.max(MIN_LOG_BUDGET, slots / 4);
     while (this.#logged > budget) {
-      const kept = this.#copies.retired().filter((copy) =>
-        this.#copies.role(copy) === "kept"
-      );
-      if (kept.length < 2) return;
-      this.#copies.abandon(kept[0]);
+      const oldest = this.#copies.oldestKeptCopy();
+      if (oldest < 0) return;
+      this.#copies.abandon(oldest);
     }
   }
 
@@ -1006,6 +1007,9 @@ export class Writer<K, V> implements CopyTables {
         } bytes, over the limit of ${MAX_ENTRY_WORDS * 4} bytes for one entry`,
       );
     }
+    // A growth untracks and frees many things: a stack overflow half way
+    // through would leave the copies' tables of different sizes.
+    if (slot < 0 && this.#mustGrow()) ensureStack();
     const entry = this.#heap.alloc(words, action);
     if (slot < 0) {
       try {
@@ -1046,11 +1050,11 @@ export class Writer<K, V> implements CopyTables {
    * that its replay never needs memory and so can never fail.
    */
   #reserveRoomForOneMore(action: string): void {
+    if (!this.#mustGrow()) return;
     const i32 = this.views.i32;
     const copy = this.#writeCopy;
     const current = readTable(i32, copy);
     const slots = current.mask + 1;
-    if (current.size + 1 <= slots * MAX_LOAD) return;
     const grown = 2 * slots;
     const stride = this.context.stride;
     const heap = this.#heap;
@@ -1071,12 +1075,20 @@ export class Writer<K, V> implements CopyTables {
       mask: grown - 1,
       size: current.size,
     });
-    // Only the current copy will replay into the grown table; older
-    // retired copies are let go once free rather than grown too.
-    this.#copies.abandonAll();
     const peer = this.#copies.current;
     this.#release(peer);
     this.#reserved[peer] = { offset: other, mask: grown - 1, size: 0 };
+    // Only the current copy will replay into the grown table; older
+    // retired copies are let go once free rather than grown too.
+    this.#copies.abandonAll();
+  }
+
+  /** Whether one more entry would take the write copy's table past its load limit. */
+  #mustGrow(): boolean {
+    const i32 = this.views.i32;
+    const copy = this.#writeCopy;
+    return i32[descriptor(copy, T_SIZE)] + 1 >
+      (i32[descriptor(copy, T_MASK)] + 1) * MAX_LOAD;
   }
 }
 

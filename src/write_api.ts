@@ -369,7 +369,8 @@ export interface WriteStats {
   readonly version: number;
   /**
    * Copies of the index in the buffer now: the current one, the writer's,
-   * and retired ones that guards still read or that wait to be replayed.
+   * and retired ones that guards still read (or that wait to be replayed or
+   * freed at the next write guard or `synchronize()`).
    */
   readonly copies: number;
   /** The most copies the writer may make (the `maxCopies` option). */
@@ -403,9 +404,9 @@ export interface WriteStats {
  *
  * | operation | cost |
  * | --- | --- |
- * | `insert`, `replace`, `remove` | O(1) expected, plus the same again when the next guard replays it |
+ * | `insert`, `replace`, `remove` | O(1) expected, plus the same again when the copy it retires is replayed (at the publish, or when its readers leave) |
  * | `get`, `has`, `size` | O(1) expected |
- * | `publish()` | O(read handles); never waits for readers (only, briefly, for the registry lock) |
+ * | `publish()` | O(read handles), plus the replay of the guard's operations onto the copy it retires when no guard is left on it; never waits for readers (only, briefly, for the registry lock) |
  *
  * Values passed in are checked by the map's codecs first: a value the
  * codec cannot take throws a `TypeError` or `RangeError` and changes nothing.
