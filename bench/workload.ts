@@ -9,6 +9,10 @@
  * bench/results (charts, JSON, lmdb's temporary environment), and ffi, env
  * and sys for the lmdb baseline's native addon.
  *
+ * The npm baselines (`lmdb`, `sharedmap`) are pinned in bench/deno.json and
+ * locked in bench/deno.lock, not in the library's deno.json: the task runs
+ * with `--config bench/deno.json`, so only this harness downloads them.
+ *
  * @module
  */
 

@@ -590,6 +590,8 @@ export function* reclaimReader(
     yield;
     yield* wakeWriter(memory);
   }
+  // A `changed()` of the reclaimed handle that sleeps learns of it.
+  yield* wakeVersionWaiters(memory);
   return outstanding;
 }
 

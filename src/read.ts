@@ -28,6 +28,7 @@ import {
 } from "./layout.ts";
 import {
   enterGuard,
+  generationOf,
   leaveGuard,
   leaveResidual,
   LEFT,
@@ -38,6 +39,7 @@ import {
   RESIDUAL_GUARD,
   runBlocking,
   unregisterReader,
+  wakeVersionWaiters,
   wakeWriter,
 } from "./protocol.ts";
 import { runRegistry } from "./registry.ts";
@@ -350,6 +352,9 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
       const limits = changedOptions(options, action);
       const control = this.#context.control;
       return waitForVersion(control, since, () => {
+        if (generationOf(control.load(state.refcount)) !== state.generation) {
+          state.reclaimed = true;
+        }
         if (state.closed || state.reclaimed) throw unusable(state, action);
         return handleVersion(control, state.refcount);
       }, limits);
@@ -414,6 +419,8 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     }
     state.closed = true;
     removeLocalReader(context.mapId, state);
+    // A `changed()` of this handle that sleeps learns that it is closed.
+    runBlocking(context.control, wakeVersionWaiters(context.control));
   }
 
   [Symbol.dispose](): void {

@@ -2,6 +2,11 @@
  * The interleaving explorer run on the production protocol (no failure in
  * any schedule), and on mutants of it (each one caught, with a failing
  * schedule that replays).
+ *
+ * Quiet when it passes: a caught mutant is the expected outcome, so its
+ * failing schedule is not printed. What a failure needs (the schedule and
+ * trace of a failing run, or what was searched for a mutant that got away)
+ * is in the assertion message.
  */
 import { assert, assertEquals } from "@std/assert";
 import * as copies from "../src/copies.ts";
@@ -19,11 +24,20 @@ Deno.test("explorer finds no failing schedule of the production protocol", () =>
   for (const scenario of scenarios({ protocol, copies })) {
     const bound = scenario.preemptionBound ?? PREEMPTION_BOUND;
     const exhaustiveRun = exhaustive(scenario, bound);
-    assertEquals(exhaustiveRun.failure, undefined, report(exhaustiveRun));
+    assertEquals(
+      exhaustiveRun.failure,
+      undefined,
+      `exhaustive search (up to ${bound} preemptions) failed at schedule ${exhaustiveRun.schedules}\n${
+        report(exhaustiveRun)
+      }`,
+    );
     const randomRun = randomized(scenario, PCT_RUNS, PCT_SEED);
-    assertEquals(randomRun.failure, undefined, report(randomRun));
-    console.log(
-      `${scenario.name}: ${exhaustiveRun.schedules} schedules with up to ${bound} preemptions, ${randomRun.schedules} PCT schedules`,
+    assertEquals(
+      randomRun.failure,
+      undefined,
+      `PCT search (seed ${PCT_SEED}) failed at schedule ${randomRun.schedules}\n${
+        report(randomRun)
+      }`,
     );
   }
 });
@@ -37,30 +51,47 @@ for (const mutant of MUTANTS) {
     const searches = [
       ...all.map((scenario) => ({
         scenario,
+        kind: `PCT, seed ${PCT_SEED}`,
         search: () => randomized(scenario, PCT_RUNS, PCT_SEED),
       })),
       ...all.map((scenario) => ({
         scenario,
+        kind: `exhaustive, up to ${
+          scenario.preemptionBound ?? PREEMPTION_BOUND
+        } preemptions`,
         search: () =>
           exhaustive(scenario, scenario.preemptionBound ?? PREEMPTION_BOUND),
       })),
     ];
-    let caught: string | undefined;
-    for (const { scenario, search } of searches) {
+    // What was searched in vain, for the message if nothing catches it.
+    const searched: string[] = [];
+    let caught = false;
+    for (const { scenario, kind, search } of searches) {
       const found = search();
-      if (found.failure === undefined) continue;
+      if (found.failure === undefined) {
+        searched.push(
+          `  ${found.scenario}: ${found.schedules} schedules (${kind})`,
+        );
+        continue;
+      }
       // The failing schedule replays to the same failure.
       const again = replay(scenario, found.failure.schedule);
-      assertEquals(again.failure, found.failure.failure);
-      caught =
-        `${found.scenario} after ${found.schedules} schedule(s): ${found.failure.failure}`;
-      console.log(`caught "${mutant.name}" in ${caught}`);
-      console.log(report(found).split("\n").slice(0, 40).join("\n"));
+      assertEquals(
+        again.failure,
+        found.failure.failure,
+        `the schedule that caught "${mutant.name}" does not replay to the same failure:\n${
+          report(found)
+        }`,
+      );
+      caught = true;
       break;
     }
     assert(
-      caught !== undefined,
-      `no scenario caught the mutant "${mutant.name}"`,
+      caught,
+      [
+        `no scenario caught the mutant "${mutant.name}"; searched:`,
+        ...searched,
+      ].join("\n"),
     );
   });
 }

@@ -12,10 +12,10 @@
  * @module
  */
 
-// A benchmark-only dependency, pinned here so that it stays out of the
-// library's import map and import graph.
-// deno-lint-ignore no-import-prefix
-import { open, type RootDatabase } from "npm:lmdb@3.5.6";
+// A benchmark-only dependency: pinned in bench/deno.json, with its own lock
+// (bench/deno.lock), so that it stays out of the library's import map, lock
+// and downloads.
+import { open, type RootDatabase } from "lmdb";
 import { PUBLISHED } from "../control.ts";
 import { valueOf, VERSION_KEY } from "../data.ts";
 import type {

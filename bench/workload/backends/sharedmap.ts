@@ -6,10 +6,10 @@
  * @module
  */
 
-// A benchmark-only dependency, pinned here so that it stays out of the
-// library's import map and import graph.
-// deno-lint-ignore no-import-prefix
-import * as untyped from "npm:sharedmap@1.2.0";
+// A benchmark-only dependency: pinned in bench/deno.json, with its own lock
+// (bench/deno.lock), so that it stays out of the library's import map, lock
+// and downloads.
+import * as untyped from "sharedmap";
 import { valueOf, VERSION_KEY } from "../data.ts";
 import type {
   ReaderBackend,

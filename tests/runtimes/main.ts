@@ -1,0 +1,115 @@
+/**
+ * Runs the runtime suite (`suite.ts`) in Node, Bun or Deno: once with
+ * readers in `node:worker_threads`, and once more with Web Workers where the
+ * runtime has a global `Worker` (Bun and Deno; not Node 20). Prints one line
+ * per check and a total, and exits non-zero if a check failed.
+ *
+ * Runs as TypeScript (Deno; Bun and Node 24 on a copy whose library import
+ * points at the sources) or bundled to JavaScript by `run.ts`. A worker
+ * file sits next to this one, with the same extension.
+ *
+ * @module
+ */
+
+import { type Host, runSuite, type WorkerPort } from "./suite.ts";
+
+interface Runtime {
+  name: string;
+  version: string;
+}
+
+const global = globalThis as unknown as {
+  Bun?: { version: string };
+  Deno?: { version: { deno: string }; exitCode: number };
+  process?: { versions: { node: string }; exitCode?: number };
+  Worker?: new (url: URL, options: { type: "module" }) => {
+    postMessage(message: unknown): void;
+    onmessage: ((event: { data: unknown }) => void) | null;
+    onerror:
+      | ((event: { message?: string; preventDefault(): void }) => void)
+      | null;
+    terminate(): void;
+  };
+};
+
+function runtime(): Runtime {
+  if (global.Bun) return { name: "bun", version: global.Bun.version };
+  if (global.Deno) return { name: "deno", version: global.Deno.version.deno };
+  return { name: "node", version: global.process?.versions.node ?? "?" };
+}
+
+const extension = new URL(import.meta.url).pathname.match(/\.[a-z]+$/)?.[0] ??
+  ".js";
+const here = runtime();
+const form = extension === ".ts" ? "TypeScript" : "bundled JS";
+const where = `${here.name} ${here.version} (${form})`;
+
+async function threadsHost(): Promise<Host> {
+  const { Worker } = await import("node:worker_threads");
+  const url = new URL(`./worker_node${extension}`, import.meta.url);
+  return {
+    label: `${where}, worker_threads`,
+    canBlock: true,
+    startWorker(): WorkerPort {
+      const worker = new Worker(url);
+      let exited = false;
+      return {
+        post: (message) => worker.postMessage(message),
+        onMessage: (listener) => worker.on("message", listener),
+        onError: (listener) => {
+          worker.on("error", (error) => listener(String(error)));
+          worker.on("exit", (code) => {
+            exited = true;
+            listener(`exited with code ${code}`);
+          });
+        },
+        terminate: async () => {
+          if (!exited) await worker.terminate();
+        },
+      };
+    },
+  };
+}
+
+function webHost(): Host | undefined {
+  const WebWorker = global.Worker;
+  if (typeof WebWorker !== "function") return undefined;
+  const url = new URL(`./worker_web${extension}`, import.meta.url);
+  return {
+    label: `${where}, Web Workers`,
+    canBlock: true,
+    startWorker(): WorkerPort {
+      const worker = new WebWorker(url, { type: "module" });
+      const errors: ((error: string) => void)[] = [];
+      worker.onerror = (event) => {
+        event.preventDefault();
+        for (const listener of errors) listener(event.message ?? "error");
+      };
+      return {
+        post: (message) => worker.postMessage(message),
+        onMessage: (listener) => {
+          worker.onmessage = (event) => listener(event.data);
+        },
+        onError: (listener) => errors.push(listener),
+        terminate: () => worker.terminate(),
+      };
+    },
+  };
+}
+
+const hosts = [await threadsHost(), webHost()].filter(
+  (host): host is Host => host !== undefined,
+);
+let passed = 0;
+let failed = 0;
+for (const host of hosts) {
+  const summary = await runSuite(host, (line) => console.log(line));
+  passed += summary.passed;
+  failed += summary.failed;
+}
+const only = hosts.length < 2 ? " (no global Worker: worker_threads only)" : "";
+console.log(`${where}: ${passed} passed, ${failed} failed${only}`);
+if (failed > 0) {
+  if (global.Deno) global.Deno.exitCode = 1;
+  else if (global.process) global.process.exitCode = 1;
+}
