@@ -372,7 +372,10 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         seen = await this.changed(seen);
       } catch (error) {
         // The writer closed: no version will come.
-        if (control.load(H_WRITER_CLOSED) !== 0 && !this.#state.closed) return;
+        if (
+          error instanceof TypeError && control.load(H_WRITER_CLOSED) !== 0 &&
+          !this.#state.closed && !this.#state.reclaimed
+        ) return;
         throw error;
       }
       yield seen;

@@ -41,14 +41,22 @@ export function handleVersion(
   }
 }
 
-/** Rejects once `signal` aborts; `stop()` removes its listener. */
-function abortion(signal: AbortSignal): {
+/**
+ * Rejects once `signal` aborts, and wakes the sleepers on the publish count
+ * so that the abandoned `Atomics.waitAsync` settles rather than stay queued
+ * (the others find nothing new and sleep again); `stop()` removes the
+ * listener.
+ */
+function abortion(signal: AbortSignal, words: Int32Array): {
   promise: Promise<never>;
   stop(): void;
 } {
   let stop = () => {};
   const promise = new Promise<never>((_, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = () => {
+      reject(signal.reason);
+      Atomics.notify(words, C_PUBLISHES);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     stop = () => signal.removeEventListener("abort", onAbort);
   });
@@ -74,7 +82,7 @@ export async function waitForVersion(
   signal?.throwIfAborted();
   const deadline = performance.now() + timeoutMs;
   const words = control.words;
-  const aborted = signal === undefined ? undefined : abortion(signal);
+  const aborted = signal === undefined ? undefined : abortion(signal, words);
   // Deno does not count a pending `Atomics.waitAsync` as work that keeps
   // the event loop alive (denoland/deno#15358): a timer holds it meanwhile.
   const keepAlive = setInterval(() => {}, 1 << 30);

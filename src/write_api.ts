@@ -411,7 +411,7 @@ export interface WriteStats {
  * Values passed in are checked by the map's codecs first: a value the
  * codec cannot take throws a `TypeError` or `RangeError` and changes nothing.
  * Codecs and `replace()` updates run with changes refused: from inside them,
- * `insert`, `set`, `replace`, `remove`, `delete`, `publish` and `abort`
+ * `insert`, `set`, `replace`, `remove`, `delete`, `clear`, `publish` and `abort`
  * throw a `TypeError`.
  *
  * A `using` block publishes what it did when it ends, even when it ends by
@@ -542,7 +542,8 @@ export interface WriteGuard<K, V> extends Disposable, Iterable<[K, V]> {
    * Removes every entry. Readers see the empty map once the guard is
    * published; their guards on older versions keep their entries, which
    * are freed only when no guard can reach them. An abort puts every entry
-   * back.
+   * back. The tables keep their size: the memory of the entries comes
+   * back, that of the tables does not.
    *
    * @example
    * ```ts
