@@ -445,7 +445,12 @@ export function* publishCopy(
   } finally {
     yield* unlockRegistry(memory);
   }
-  yield* wakeVersionWaiters(memory);
+  // Written out rather than `yield* wakeVersionWaiters(memory)`: a
+  // generator made per publish costs more than the load it guards.
+  if (memory.load(C_VERSION_WAITERS) !== 0) {
+    yield;
+    memory.notify(C_PUBLISHES, Infinity);
+  }
   return residual;
 }
 

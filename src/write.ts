@@ -631,6 +631,7 @@ export class Writer<K, V> implements CopyTables {
    * meanwhile.
    */
   #boundLogs(): void {
+    if (this.#logged <= MIN_LOG_BUDGET) return;
     const i32 = this.views.i32;
     const slots = i32[descriptor(this.#copies.current, T_MASK)] + 1;
     const budget = Math.max(MIN_LOG_BUDGET, slots / 4);
