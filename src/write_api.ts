@@ -237,7 +237,7 @@ export interface WriteHandle<K, V> extends Disposable {
    *
    * @typeParam T What `fn` returns.
    * @param fn Makes the changes.
-   * @param options How long to wait for readers of the old copy.
+   * @param options How long to wait for a copy to come free (when every copy is taken).
    * @returns What `fn` returned.
    *
    * @example All or nothing
@@ -264,7 +264,7 @@ export interface WriteHandle<K, V> extends Disposable {
    *
    * @typeParam T What `fn` resolves to.
    * @param fn Makes the changes.
-   * @param options How long to wait for readers of the old copy.
+   * @param options How long to wait for a copy to come free (when every copy is taken).
    * @returns What `fn` resolved to.
    *
    * @example
