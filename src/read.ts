@@ -28,7 +28,6 @@ import {
 } from "./layout.ts";
 import {
   enterGuard,
-  generationOf,
   leaveGuard,
   leaveResidual,
   LEFT,
@@ -314,10 +313,14 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
 
   get version(): number {
     const state = this.#state;
-    if (state.closed || state.reclaimed) {
-      throw unusable(state, "read the version");
+    const action = "read the version";
+    if (state.closed || state.reclaimed) throw unusable(state, action);
+    const version = handleVersion(this.#context.control, state);
+    if (version < 0) {
+      state.reclaimed = true;
+      throw unusable(state, action);
     }
-    return handleVersion(this.#context.control, state.refcount);
+    return version;
   }
 
   get size(): number {
@@ -352,11 +355,13 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
       const limits = changedOptions(options, action);
       const control = this.#context.control;
       return waitForVersion(control, since, () => {
-        if (generationOf(control.load(state.refcount)) !== state.generation) {
-          state.reclaimed = true;
-        }
         if (state.closed || state.reclaimed) throw unusable(state, action);
-        return handleVersion(control, state.refcount);
+        const version = handleVersion(control, state);
+        if (version < 0) {
+          state.reclaimed = true;
+          throw unusable(state, action);
+        }
+        return version;
       }, limits);
     } catch (error) {
       return Promise.reject(error);

@@ -19,25 +19,26 @@ import {
   T_VERSION,
 } from "./layout.ts";
 import type { AtomicsMemory } from "./memory.ts";
-import { copyOf } from "./protocol.ts";
+import { copyOf, generationOf } from "./protocol.ts";
 import { descriptor } from "./table.ts";
 
 /**
- * The version that a guard opened now on the handle with refcount word
- * `refcount` would read. The word is read again after the descriptor: if it
+ * The version that a guard opened now on `handle` would read, or -1 if the
+ * handle was reclaimed. The word is read again after the descriptor: if it
  * still points at the same copy, the copy was current (or just replaced)
  * all along, so its version was not being rewritten for a later publish.
  */
 export function handleVersion(
   control: AtomicsMemory,
-  refcount: number,
+  handle: { readonly refcount: number; readonly generation: number },
 ): number {
-  let copy = copyOf(control.load(refcount));
+  let word = control.load(handle.refcount);
   for (;;) {
-    const version = control.load(descriptor(copy, T_VERSION));
-    const again = copyOf(control.load(refcount));
-    if (again === copy) return version;
-    copy = again;
+    if (generationOf(word) !== handle.generation) return -1;
+    const version = control.load(descriptor(copyOf(word), T_VERSION));
+    const again = control.load(handle.refcount);
+    if (copyOf(again) === copyOf(word)) return version;
+    word = again;
   }
 }
 

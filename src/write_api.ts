@@ -137,9 +137,10 @@ export interface WriteHandle<K, V> extends Disposable {
    * The handle becomes inert, even if its thread keeps running (in Deno,
    * `worker.terminate()` stops a worker only when it returns to its event
    * loop): leaving its guards and closing it change nothing, and opening a
-   * guard, `get`, `has`, `clone` and `share` throw a `TypeError`. A guard it
-   * still holds may read a copy that the writer changes. Ids are unique over
-   * the map's life, so a stale id never reclaims a newer handle.
+   * guard, `get`, `has`, `size`, `version`, `changed()`, `stats()`, `clone`
+   * and `share` throw a `TypeError`. A guard it still holds may read a copy
+   * that the writer changes. Ids are unique over the map's life, so a stale
+   * id never reclaims a newer handle.
    *
    * If the registry lock is held by the reclaimed handle's thread and does
    * not move for the whole wait (a wait of at least 2 s: a `timeoutMs` below
