@@ -8,7 +8,7 @@
 
 // Only for the documentation's links.
 // deno-lint-ignore no-unused-vars
-import type { WaitTimeoutError } from "./errors.ts";
+import type { ReaderLimitError, WaitTimeoutError } from "./errors.ts";
 
 /**
  * A plain, structured-cloneable description of a map that a worker turns
@@ -53,7 +53,9 @@ export interface ReadToken<K, V> {
  * | operation | cost |
  * | --- | --- |
  * | `guard()` | one compare-and-exchange, one small object |
- * | `get`, `has` | two compare-and-exchanges and a probe; no allocation but the value |
+ * | `get`, `has`, `size` | two compare-and-exchanges and a probe; no allocation but the value |
+ * | `version` | two or three atomic loads |
+ * | `changed()`, `versions()` | sleep on the publish count (`Atomics.waitAsync`), woken by each publish |
  * | `clone()`, `attach()`, `close()` | a registry lock, O(maxReaders) at worst |
  *
  * @typeParam K The type of the keys.
