@@ -80,7 +80,8 @@ export interface MapOptions<K, V> {
    * (guards held across `await`s that span publishes), while bounding the
    * memory a crowd of slow readers can pin to this many index tables.
    * `maxCopies: 2` is the Rust crate's behaviour: the writer waits for the
-   * readers of the copy it retired.
+   * readers of the copy it retired. If guards held across many publishes
+   * still make the writer wait (`write.stats().waits`), raise it.
    */
   maxCopies?: number;
   /**
