@@ -192,14 +192,8 @@ export class CopySet {
 
   /** The oldest version a kept copy holds, or the current version if none. */
   oldestKept(): number {
-    let oldest = this.version;
-    if (this.#retiredCount === 0) return oldest;
-    for (const state of this.#copies) {
-      if (state.role === "kept" && state.version < oldest) {
-        oldest = state.version;
-      }
-    }
-    return oldest;
+    const copy = this.oldestKeptCopy();
+    return copy < 0 ? this.version : this.#copies[copy].version;
   }
 
   /**

@@ -9,10 +9,11 @@ import type { ChangedOptions } from "./read_api.ts";
 import { describe } from "./storage.ts";
 import type { WaitOptions } from "./write_api.ts";
 
-/** The time limit of a wait, checked. */
+/** The time limit of a wait, checked; `fallback` when none is given. */
 export function waitLimit(
   options: WaitOptions | undefined,
   action: string,
+  fallback = Infinity,
 ): number {
   if (
     options !== undefined && (typeof options !== "object" || options === null)
@@ -21,9 +22,10 @@ export function waitLimit(
       `Cannot ${action}: options must be an object, got ${describe(options)}`,
     );
   }
-  const timeoutMs = options?.timeoutMs === undefined
-    ? Infinity
-    : options.timeoutMs;
+  // Read once: a getter must not pass the check with one value and be
+  // used with another.
+  const given = options?.timeoutMs;
+  const timeoutMs = given === undefined ? fallback : given;
   if (typeof timeoutMs !== "number") {
     throw new TypeError(
       `Cannot ${action}: timeoutMs must be a number of milliseconds, got ${

@@ -151,6 +151,9 @@ function leaveOneShot<K, V>(
   state: ReaderState,
   copy: number,
 ): void {
+  // Written out in each leave, not shared through a helper: the leave must
+  // run no deeper than the enter did, so that the stack that held one
+  // holds the other.
   let result: number = leaveGuard(context.control, state, copy);
   if (result === RESIDUAL_GUARD) {
     result = leaveResidual(context.control, state, copy);
@@ -312,8 +315,12 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
   }
 
   get version(): number {
+    return this.#version("read the version");
+  }
+
+  /** `version`, throwing for `action` if the handle is closed or reclaimed. */
+  #version(action: string): number {
     const state = this.#state;
-    const action = "read the version";
     if (state.closed || state.reclaimed) throw unusable(state, action);
     const version = handleVersion(this.#context.control, state);
     if (version < 0) {
@@ -353,16 +360,12 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
         );
       }
       const limits = changedOptions(options, action);
-      const control = this.#context.control;
-      return waitForVersion(control, since, () => {
-        if (state.closed || state.reclaimed) throw unusable(state, action);
-        const version = handleVersion(control, state);
-        if (version < 0) {
-          state.reclaimed = true;
-          throw unusable(state, action);
-        }
-        return version;
-      }, limits);
+      return waitForVersion(
+        this.#context.control,
+        since,
+        () => this.#version(action),
+        limits,
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -372,7 +375,6 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     let seen = this.version;
     const control = this.#context.control;
     for (;;) {
-      if (control.load(H_WRITER_CLOSED) !== 0 && this.version <= seen) return;
       try {
         seen = await this.changed(seen);
       } catch (error) {
@@ -388,13 +390,9 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
   }
 
   stats(): ReadStats {
-    const state = this.#state;
-    if (state.closed || state.reclaimed) {
-      throw unusable(state, "read the stats");
-    }
     const context = this.#context;
     return {
-      version: this.version,
+      version: this.#version("read the stats"),
       size: this.size,
       bytes: context.buffer.byteLength,
       openHandles: openHandleCount(context.control),

@@ -268,8 +268,8 @@ export class Writer<K, V> implements CopyTables {
     // The abort or publish at the end runs at this depth, and probes again a
     // few calls deeper: make sure the stack holds them before anything opens.
     ensureStack(OUTER_PROBE_FRAMES);
+    const limit = waitLimit(options, "update the map", REGISTRY_WAIT_MS);
     const guard = this.openGuard(options);
-    const limit = options?.timeoutMs ?? REGISTRY_WAIT_MS;
     let result: T;
     try {
       result = fn(guard);
@@ -299,8 +299,8 @@ export class Writer<K, V> implements CopyTables {
     options?: WaitOptions,
   ): Promise<T> {
     checkUpdateFn(fn);
+    const limit = waitLimit(options, "update the map", REGISTRY_WAIT_MS);
     const guard = await this.openGuardAsync(options);
-    const limit = options?.timeoutMs ?? REGISTRY_WAIT_MS;
     let result: T;
     try {
       result = await fn(guard);
@@ -466,10 +466,7 @@ export class Writer<K, V> implements CopyTables {
     if (this.closed) {
       throw new TypeError(`Cannot ${action}: the write handle is closed`);
     }
-    const limit = waitLimit(options, action);
-    const timeoutMs = options?.timeoutMs === undefined
-      ? REGISTRY_WAIT_MS
-      : limit;
+    const timeoutMs = waitLimit(options, action, REGISTRY_WAIT_MS);
     if (typeof readerId !== "number") {
       throw new TypeError(
         `Cannot ${action}: the id must be a number, got ${describe(readerId)}`,
@@ -1008,13 +1005,14 @@ export class Writer<K, V> implements CopyTables {
         } bytes, over the limit of ${MAX_ENTRY_WORDS * 4} bytes for one entry`,
       );
     }
+    const grows = slot < 0 && this.#mustGrow();
     // A growth untracks and frees many things: a stack overflow half way
     // through would leave the copies' tables of different sizes.
-    if (slot < 0 && this.#mustGrow()) ensureStack();
+    if (grows) ensureStack();
     const entry = this.#heap.alloc(words, action);
-    if (slot < 0) {
+    if (grows) {
       try {
-        this.#reserveRoomForOneMore(action);
+        this.#grow(action);
       } catch (error) {
         this.#heap.free(entry, words);
         throw error;
@@ -1046,12 +1044,11 @@ export class Writer<K, V> implements CopyTables {
   }
 
   /**
-   * Grows the write copy's table when one more entry would pass the load
-   * limit, and reserves the current copy's next table at the same time, so
+   * Doubles the write copy's table (one more entry would pass its load
+   * limit), and reserves the current copy's next table at the same time, so
    * that its replay never needs memory and so can never fail.
    */
-  #reserveRoomForOneMore(action: string): void {
-    if (!this.#mustGrow()) return;
+  #grow(action: string): void {
     const i32 = this.views.i32;
     const copy = this.#writeCopy;
     const current = readTable(i32, copy);
