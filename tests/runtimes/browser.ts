@@ -17,16 +17,13 @@
  */
 
 import { create } from "@x/flashmap";
-import { type Host, runSuite, type Summary } from "./suite.ts";
-
-interface WebWorker {
-  postMessage(message: unknown): void;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onerror:
-    | ((event: { message?: string; preventDefault(): void }) => void)
-    | null;
-  terminate(): void;
-}
+import {
+  type Host,
+  runSuite,
+  type Summary,
+  type WebWorkerClass,
+  webWorkerPort,
+} from "./suite.ts";
 
 interface Outcome {
   passed: number;
@@ -35,7 +32,7 @@ interface Outcome {
 }
 
 const scope = globalThis as unknown as {
-  Worker: new (url: URL, options: { type: "module" }) => WebWorker;
+  Worker: WebWorkerClass;
   document?: {
     getElementById(id: string): { textContent: string | null } | null;
     title: string;
@@ -65,22 +62,7 @@ function webHost(label: string, canBlock: boolean): Host {
   return {
     label,
     canBlock,
-    startWorker() {
-      const worker = new scope.Worker(url, { type: "module" });
-      const errors: ((error: string) => void)[] = [];
-      worker.onerror = (event) => {
-        event.preventDefault();
-        for (const listener of errors) listener(event.message ?? "error");
-      };
-      return {
-        post: (message) => worker.postMessage(message),
-        onMessage: (listener) => {
-          worker.onmessage = (event) => listener(event.data);
-        },
-        onError: (listener) => errors.push(listener),
-        terminate: () => worker.terminate(),
-      };
-    },
+    startWorker: () => webWorkerPort(scope.Worker, url),
   };
 }
 

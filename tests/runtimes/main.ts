@@ -11,7 +11,13 @@
  * @module
  */
 
-import { type Host, runSuite, type WorkerPort } from "./suite.ts";
+import {
+  type Host,
+  runSuite,
+  type WebWorkerClass,
+  webWorkerPort,
+  type WorkerPort,
+} from "./suite.ts";
 
 interface Runtime {
   name: string;
@@ -22,14 +28,7 @@ const global = globalThis as unknown as {
   Bun?: { version: string };
   Deno?: { version: { deno: string }; exitCode: number };
   process?: { versions: { node: string }; exitCode?: number };
-  Worker?: new (url: URL, options: { type: "module" }) => {
-    postMessage(message: unknown): void;
-    onmessage: ((event: { data: unknown }) => void) | null;
-    onerror:
-      | ((event: { message?: string; preventDefault(): void }) => void)
-      | null;
-    terminate(): void;
-  };
+  Worker?: WebWorkerClass;
 };
 
 function runtime(): Runtime {
@@ -78,22 +77,7 @@ function webHost(): Host | undefined {
   return {
     label: `${where}, Web Workers`,
     canBlock: true,
-    startWorker(): WorkerPort {
-      const worker = new WebWorker(url, { type: "module" });
-      const errors: ((error: string) => void)[] = [];
-      worker.onerror = (event) => {
-        event.preventDefault();
-        for (const listener of errors) listener(event.message ?? "error");
-      };
-      return {
-        post: (message) => worker.postMessage(message),
-        onMessage: (listener) => {
-          worker.onmessage = (event) => listener(event.data);
-        },
-        onError: (listener) => errors.push(listener),
-        terminate: () => worker.terminate(),
-      };
-    },
+    startWorker: (): WorkerPort => webWorkerPort(WebWorker, url),
   };
 }
 

@@ -38,6 +38,43 @@ export interface WorkerPort {
   terminate(): void | Promise<void>;
 }
 
+/** What the suite uses of a Web Worker, in every runtime that has one. */
+export interface WebWorker {
+  postMessage(message: unknown): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onerror:
+    | ((event: { message?: string; preventDefault(): void }) => void)
+    | null;
+  terminate(): void;
+}
+
+/** A runtime's `Worker` constructor, as the suite uses it. */
+export type WebWorkerClass = new (
+  url: URL,
+  options: { type: "module" },
+) => WebWorker;
+
+/** A {@linkcode WorkerPort} over a Web Worker running `url` as a module. */
+export function webWorkerPort(
+  WebWorker: WebWorkerClass,
+  url: URL,
+): WorkerPort {
+  const worker = new WebWorker(url, { type: "module" });
+  const errors: ((error: string) => void)[] = [];
+  worker.onerror = (event) => {
+    event.preventDefault();
+    for (const listener of errors) listener(event.message ?? "error");
+  };
+  return {
+    post: (message) => worker.postMessage(message),
+    onMessage: (listener) => {
+      worker.onmessage = (event) => listener(event.data);
+    },
+    onError: (listener) => errors.push(listener),
+    terminate: () => worker.terminate(),
+  };
+}
+
 /** Where the suite runs: a runtime, and one kind of worker in it. */
 export interface Host {
   /** Says where, as in "node 20.20.2, worker_threads". */
