@@ -284,14 +284,16 @@ export class CopySet {
 
   /**
    * Records a publish of the write copy (which the protocol has just made
-   * current): the old current copy is retired, kept for replay. When no
-   * guard is left on it (the usual case), it is replayed at once, as the
-   * next write copy: the work the next {@linkcode prepare} would do, done
-   * in the stack the publish's probe has just found free. Returns the write
-   * copy then, or -1.
+   * current): the old current copy is retired, kept for replay, or
+   * abandoned when `abandonOld` (its table is too small for the grown
+   * one's entries). When no guard is left on it (the usual case), it is
+   * replayed at once, as the next write copy: the work the next
+   * {@linkcode prepare} would do, done in the stack the publish's probe has
+   * just found free. Returns the write copy then, or -1.
    */
-  published(): number {
-    const old = this.#copies[this.#current];
+  published(abandonOld = false): number {
+    const oldCopy = this.#current;
+    const old = this.#copies[oldCopy];
     old.role = "kept";
     old.retiredAt = 0;
     this.#retiredCount++;
@@ -301,6 +303,7 @@ export class CopySet {
     now.version = this.version;
     this.#current = this.#write;
     this.#write = -1;
+    if (abandonOld) this.abandon(oldCopy);
     return this.prepareNow(true);
   }
 

@@ -13,7 +13,7 @@ import {
   keyStorage,
   valueStorage,
 } from "./codecs.ts";
-import { mapContext, slotStride } from "./context.ts";
+import { mapContext, slotFormat } from "./context.ts";
 import { randomSeed } from "./hash.ts";
 import {
   H_BUFFER_WORDS,
@@ -205,7 +205,7 @@ export function create<K = string, V = string>(
     (valueNameAt + Math.ceil(valueName.length / 2)) / LINE_WORDS,
   ) * LINE_WORDS;
   const slots = slotsFor(capacity);
-  const stride = slotStride(values);
+  const stride = slotFormat(keys, values, seed).stride;
   const tablesEnd = start + 2 * stride * slots;
   const needed = tablesEnd * 4;
   if (needed > maxBytes) {

@@ -8,18 +8,9 @@
  * @module
  */
 
-import type { MapContext } from "./context.ts";
 import type { Heap } from "./heap.ts";
-import {
-  E_HASH,
-  E_KEY,
-  E_META,
-  E_VALUE_LENGTH,
-  ENTRY_HEADER_WORDS,
-  LINK_BITS,
-  type MapViews,
-} from "./layout.ts";
-import { placeEntry } from "./table.ts";
+import { E_META, LINK_BITS, type MapViews } from "./layout.ts";
+import type { EntryLinks } from "./oplog.ts";
 
 const LINK_MASK = (1 << LINK_BITS) - 1;
 
@@ -28,51 +19,14 @@ export function entryMeta(words: number, links: number): number {
   return (words << LINK_BITS) | links;
 }
 
-/** The writer's operations on entries and on the slots that point at them. */
-export class EntryStore<K, V> {
-  readonly #context: MapContext<K, V>;
+/** How many table slots point at each out-of-line entry, and freeing it after the last. */
+export class EntryStore implements EntryLinks {
   readonly #views: MapViews;
   readonly #heap: Heap;
 
-  constructor(context: MapContext<K, V>, views: MapViews, heap: Heap) {
-    this.#context = context;
+  constructor(views: MapViews, heap: Heap) {
     this.#views = views;
     this.#heap = heap;
-  }
-
-  /** Puts an entry into a table, with its value words when slots keep them. */
-  place(table: number, mask: number, entry: number): void {
-    const i32 = this.#views.i32;
-    placeEntry(
-      i32,
-      table,
-      mask,
-      this.#context.stride,
-      i32[entry + E_HASH],
-      entry,
-      this.#slotWord(entry, 0),
-      this.#slotWord(entry, 1),
-    );
-  }
-
-  /** Points the slot at word `at` to `entry` (same key), value words included. */
-  fill(at: number, entry: number): void {
-    const i32 = this.#views.i32;
-    i32[at + 1] = entry;
-    if (this.#context.stride !== 4) return;
-    i32[at + 2] = this.#slotWord(entry, 0);
-    i32[at + 3] = this.#slotWord(entry, 1);
-  }
-
-  /** Word `which` of the value copy a slot keeps (0 when slots keep none). */
-  #slotWord(entry: number, which: 0 | 1): number {
-    if (this.#context.stride !== 4) return 0;
-    const views = this.#views;
-    const i32 = views.i32;
-    const { keys, values } = this.#context;
-    const data = entry + ENTRY_HEADER_WORDS +
-      keys.storedWords(i32[entry + E_KEY]);
-    return values.slotWord(views, data, i32[entry + E_VALUE_LENGTH], which);
   }
 
   /** One table let go of an entry; the last one to do so frees it. */

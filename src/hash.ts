@@ -44,6 +44,11 @@ export function hashInt32(value: number, seed: number): number {
   return Math.imul(value ^ seed, 0x9e3779b1);
 }
 
+/** The int32 whose {@linkcode hashInt32} with `seed` is `hash`. */
+export function unhashInt32(hash: number, seed: number): number {
+  return Math.imul(hash, 0x0e8b2f51) ^ seed;
+}
+
 /** Hash of two 32-bit words (the halves of a float64 or a bigint). */
 export function hashPair(low: number, high: number, seed: number): number {
   return mix32(absorb(absorb(seed, low), high) ^ 8);

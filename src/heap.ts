@@ -17,6 +17,14 @@ export const LINE_WORDS = 16;
 
 /** The buffer grows in steps of at least this many bytes. */
 const GROWTH_STEP_BYTES = 64 * 1024;
+/**
+ * Beyond what a request needs, the buffer grows by this share of its size:
+ * enough that a map filled one entry at a time grows it a few hundred
+ * times on its way to a gigabyte, not at every step, while the memory it
+ * reserves stays within 1/16 of what it uses (doubling left up to half
+ * the buffer unused).
+ */
+const GROWTH_SLACK = 1 / 16;
 
 /**
  * Rounds a request up to its size class: exact below 64 words, then
@@ -46,6 +54,12 @@ export class Heap {
   /** Free blocks: start -> size, and end -> start. */
   readonly #freeAt = new Map<number, number>();
   readonly #freeEnding = new Map<number, number>();
+  /**
+   * Words promised to an allocation to come (the next copy of a grown
+   * index): other allocations may not take the buffer so close to
+   * `maxBytes` that it would no longer fit.
+   */
+  #promised = 0;
   /** Starts of free blocks by size; entries whose block merged away are skipped. */
   #bySize = new Map<number, number[]>();
   /** Entries of `#bySize` that may no longer be free blocks. */
@@ -75,6 +89,18 @@ export class Heap {
   }
 
   /**
+   * Promises `words` words to a later {@linkcode allocAligned} with
+   * `promised` set (replacing any earlier promise): from now on other
+   * allocations leave room for it below `maxBytes`. Throws
+   * {@linkcode BufferFullError} and changes nothing when the heap cannot
+   * keep the promise.
+   */
+  promise(words: number, purpose: string): void {
+    this.#checkLimit(this.#top + sizeClass(words) + LINE_WORDS, purpose, 0);
+    this.#promised = sizeClass(words) + LINE_WORDS;
+  }
+
+  /**
    * Allocates a block of at least `words` words (an even word index), or
    * throws {@linkcode BufferFullError} and changes nothing.
    */
@@ -89,7 +115,7 @@ export class Heap {
       }
     }
     const at = this.#top;
-    if (at + size <= this.#views.words) {
+    if (at + size <= this.#views.words && this.#keepsPromise(at + size)) {
       this.#top = at + size;
       return at;
     }
@@ -108,14 +134,30 @@ export class Heap {
    * Allocates a block of at least `words` words that starts on a cache line
    * (a multiple of {@linkcode LINE_WORDS}), for index tables: a 16-byte
    * slot then never straddles two lines. What is skipped to reach the line
-   * stays free. Throws {@linkcode BufferFullError} and changes nothing.
+   * stays free. With `promised`, it is the allocation an earlier
+   * {@linkcode promise} kept room for. Throws {@linkcode BufferFullError}
+   * and changes nothing.
    */
-  allocAligned(words: number, purpose: string): number {
+  allocAligned(words: number, purpose: string, promised = false): number {
+    if (!promised) return this.#allocAligned(words, purpose);
+    const promise = this.#promised;
+    this.#promised = 0;
+    try {
+      return this.#allocAligned(words, purpose);
+    } catch (error) {
+      this.#promised = promise;
+      throw error;
+    }
+  }
+
+  #allocAligned(words: number, purpose: string): number {
     const size = sizeClass(words);
     const align = (at: number) => Math.ceil(at / LINE_WORDS) * LINE_WORDS;
     const top = this.#top;
     const fromTop = align(top);
-    if (fromTop + size <= this.#views.words) {
+    if (
+      fromTop + size <= this.#views.words && this.#keepsPromise(fromTop + size)
+    ) {
       return this.#takeTop(top, fromTop, size);
     }
     for (const [start, free] of this.#freeAt) {
@@ -181,17 +223,31 @@ export class Heap {
     }
   }
 
-  #ensure(endWords: number, purpose: string): void {
-    const views = this.#views;
-    if (endWords <= views.words) return;
-    const needed = endWords * 4;
+  /** Whether the heap may reach word `endWords` and still keep its promise. */
+  #keepsPromise(endWords: number): boolean {
+    return (endWords + this.#promised) * 4 <= this.#maxBytes;
+  }
+
+  /** Throws unless the heap may reach word `endWords` with `promised` words still to come. */
+  #checkLimit(endWords: number, purpose: string, promised: number): void {
+    const needed = (endWords + promised) * 4;
     if (needed > this.#maxBytes) {
       throw new BufferFullError(
         `Cannot ${purpose}: the map would need ${needed} bytes, over its maxBytes of ${this.#maxBytes}`,
       );
     }
+  }
+
+  #ensure(endWords: number, purpose: string): void {
+    const views = this.#views;
+    this.#checkLimit(endWords, purpose, this.#promised);
+    if (endWords <= views.words) return;
+    const needed = endWords * 4;
     const current = views.buffer.byteLength;
-    const wanted = Math.max(needed, current * 2, current + GROWTH_STEP_BYTES);
+    const wanted = Math.max(
+      needed + current * GROWTH_SLACK,
+      current + GROWTH_STEP_BYTES,
+    );
     const rounded = Math.ceil(wanted / GROWTH_STEP_BYTES) * GROWTH_STEP_BYTES;
     views.buffer.grow(Math.min(rounded, this.#maxBytes));
     views.remap();

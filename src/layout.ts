@@ -6,9 +6,9 @@
  *          (read by readers, written by the writer)
  * word 32  control line: departure count, writer-parked flag, registry lock
  *          and its owner, slots in use, publish count (written by the protocol)
- * word 64  copy descriptors: where each copy of the index keeps its table,
- *          and the version it holds (MAX_COPIES of them)
- * word 128 reader registry: one 128-byte line (32 words) per read handle
+ * word 64  copy descriptors, one 64-byte line each: where each copy of the
+ *          index keeps its table, and the version it holds (MAX_COPIES)
+ * word 320 reader registry: one 128-byte line (32 words) per read handle
  * ...      the key and value codec names (UTF-16), written once by create()
  * ...      heap: entries and index tables, allocated by the writer
  * ```
@@ -22,7 +22,7 @@
 /** "FLMP": marks a buffer that holds a map of this library. */
 export const MAGIC = 0x464c4d50;
 /** Bumped whenever the layout below changes; tokens of other versions are refused. */
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 
 /** Header line (read-mostly). */
 export const H_MAGIC = 0;
@@ -52,7 +52,7 @@ export const H_VALUE_CODEC_LENGTH = 21;
 export const MAX_COPIES = 16;
 /** Descriptor of copy c: `COPIES_START + COPY_WORDS * c` + one of the T_ offsets. */
 export const COPIES_START = 64;
-export const COPY_WORDS = 4;
+export const COPY_WORDS = 16;
 /** Word index of the table's slot array (0 while the copy has no table). */
 export const T_OFFSET = 0;
 /** Slot count minus one (the slot count is a power of two). */
@@ -61,6 +61,14 @@ export const T_MASK = 1;
 export const T_SIZE = 2;
 /** The version (publish count) whose entries the table holds. */
 export const T_VERSION = 3;
+/**
+ * Maps with inline slots: 1 while the copy holds the one key whose stored
+ * form is all zero words, the mark of a free slot. That key lives in the
+ * descriptor's own slot, at {@linkcode T_ODD_SLOT}, instead of the table.
+ */
+export const T_ODD = 4;
+/** The descriptor's slot for the odd key (four words, 8-byte aligned). */
+export const T_ODD_SLOT = 8;
 
 /**
  * Control line (written by the protocol). The departure count moves on

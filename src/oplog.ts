@@ -1,100 +1,111 @@
 /**
- * The writer's operation log: what one write guard did, as pairs of entries
- * (the one a slot gained, the one it lost). Once published it is replayed
- * forwards onto each retired copy that the writer brings up to date; while
- * its guard is live it can be undone backwards on the write copy, when the
- * guard aborts.
+ * The writer's operation log: what one write guard did, as typed records,
+ * and how one operation is applied to one copy of the index (left-right's
+ * "absorb"). Once published, a log is replayed forwards onto each retired
+ * copy that the writer brings up to date; while its guard is live it can be
+ * undone backwards on the write copy, when the guard aborts.
+ *
+ * A record is `[op, added slot, dropped slot]`: the slot images (see
+ * `table.ts`) that the operation put into the table and took out of it,
+ * `stride` words each (zero words where there is none).
  *
  * @module
  */
 
-import type { EntryStore } from "./entries.ts";
-import { E_HASH, type MapViews, T_SIZE } from "./layout.ts";
+import type { MapViews } from "./layout.ts";
 import {
   clearSlot,
-  descriptor,
-  readTable,
-  slotOfEntry,
-  type TableRef,
+  placeSlot,
+  sizeField,
+  SLOT_ENTRY,
+  type SlotFormat,
+  slotHolding,
 } from "./table.ts";
 
-/** No entry, in a log pair. */
-const NONE = 0;
-/** The most array slots a cleared log keeps for reuse. */
-const RETAINED_PAIRS = 1 << 16;
+/** A key that was absent got a slot. */
+export const OP_INSERT = 1;
+/** A key's slot got a new value (a new entry, or new inline value words). */
+export const OP_REPLACE = 2;
+/** A key left the table. */
+export const OP_REMOVE = 3;
 
-/** The slot of `table` that points at `entry` (which it holds). */
-function slotHolding(
-  i32: Int32Array,
-  table: TableRef,
-  stride: number,
-  entry: number,
-): number {
-  return slotOfEntry(
-    i32,
-    table.offset,
-    table.mask,
-    stride,
-    i32[entry + E_HASH],
-    entry,
-  );
+/** The most array slots a cleared log keeps for reuse. */
+const RETAINED_WORDS = 1 << 17;
+
+/**
+ * What happens to out-of-line entries as slots that point at them come
+ * and go (`EntryStore`); maps with inline slots have none.
+ */
+export interface EntryLinks {
+  /** One table let go of `entry`; the last one to do so frees it. */
+  unlink(entry: number): void;
+  /** A table took `entry` (back). */
+  relink(entry: number): void;
+  /** Frees `entry`, which no table and no reader can reach. */
+  discard(entry: number): void;
 }
 
 /** The operations of one write guard. */
 export class OpLog {
-  /**
-   * `[added, dropped]` pairs of entry offsets ({@linkcode NONE} for none),
-   * up to `#end`: a cleared log keeps its array for the next guard.
-   */
-  #pairs: number[] = [];
+  readonly #format: SlotFormat;
+  readonly #record: number;
+  #words: number[] = [];
   #end = 0;
   /** Once published: the version the operations took the map from. */
   version = 0;
+
+  constructor(format: SlotFormat) {
+    this.#format = format;
+    this.#record = 1 + 2 * format.stride;
+  }
 
   /** Whether the log holds no operation. */
   get empty(): boolean {
     return this.#end === 0;
   }
 
-  #log(added: number, dropped: number): void {
-    const end = this.#end;
-    this.#pairs[end] = added;
-    this.#pairs[end + 1] = dropped;
-    this.#end = end + 2;
-  }
-
-  /** A new entry took a slot of its own. */
-  inserted(entry: number): void {
-    this.#log(entry, NONE);
-  }
-
-  /** A new entry took the slot of `old` (the same key). */
-  replaced(entry: number, old: number): void {
-    this.#log(entry, old);
-  }
-
-  /** An entry left its slot. */
-  removed(old: number): void {
-    this.#log(NONE, old);
-  }
-
   /** Operations logged. */
   get length(): number {
-    return this.#end / 2;
+    return this.#end / this.#record;
+  }
+
+  /**
+   * Logs an operation: `added` and `dropped` are slot images at `from`
+   * (`null` for none).
+   */
+  log(
+    op: number,
+    added: ArrayLike<number> | null,
+    addedFrom: number,
+    dropped: ArrayLike<number> | null,
+    droppedFrom: number,
+  ): void {
+    const words = this.#words;
+    const stride = this.#format.stride;
+    let end = this.#end;
+    words[end++] = op;
+    for (let word = 0; word < stride; word++) {
+      words[end++] = added === null ? 0 : added[addedFrom + word];
+    }
+    for (let word = 0; word < stride; word++) {
+      words[end++] = dropped === null ? 0 : dropped[droppedFrom + word];
+    }
+    this.#end = end;
   }
 
   clear(): void {
     // A large array is let go rather than kept for the next guard.
-    if (this.#pairs.length > RETAINED_PAIRS) this.#pairs = [];
+    if (this.#words.length > RETAINED_WORDS) this.#words = [];
     this.#end = 0;
     this.version = 0;
   }
 
-  /** Calls `fn` with each entry the operations created. */
+  /** Calls `fn` with each entry the operations created (entry slots only). */
   forEachAdded(fn: (entry: number) => void): void {
-    const pairs = this.#pairs;
-    for (let i = 0; i < this.#end; i += 2) {
-      if (pairs[i] !== NONE) fn(pairs[i]);
+    if (this.#format.inline) return;
+    const words = this.#words;
+    for (let at = 0; at < this.#end; at += this.#record) {
+      if (words[at] !== OP_REMOVE) fn(words[at + 1 + SLOT_ENTRY]);
     }
   }
 
@@ -103,35 +114,12 @@ export class OpLog {
    * exactly these operations. Entries that `copy` lets go of, and that no
    * other copy holds or will hold, are freed.
    */
-  replay<K, V>(
-    views: MapViews,
-    store: EntryStore<K, V>,
-    copy: number,
-    stride: number,
-  ): void {
-    const i32 = views.i32;
-    const table = readTable(i32, copy);
-    const pairs = this.#pairs;
-    let size = table.size;
-    const end = this.#end;
-    for (let i = 0; i < end; i += 2) {
-      const added = pairs[i];
-      const dropped = pairs[i + 1];
-      if (dropped === NONE) {
-        store.place(table.offset, table.mask, added);
-        size++;
-        continue;
-      }
-      const slot = slotHolding(i32, table, stride, dropped);
-      if (added !== NONE) {
-        store.fill(table.offset + stride * slot, added);
-      } else {
-        clearSlot(i32, table.offset, table.mask, stride, slot);
-        size--;
-      }
-      store.unlink(dropped);
+  replay(views: MapViews, links: EntryLinks | null, copy: number): void {
+    const words = this.#words;
+    const record = this.#record;
+    for (let at = 0; at < this.#end; at += record) {
+      absorb(views.i32, this.#format, links, copy, words, at);
     }
-    i32[descriptor(copy, T_SIZE)] = size;
   }
 
   /**
@@ -140,36 +128,71 @@ export class OpLog {
    * Entries the operations created are freed; entries they dropped are
    * linked again.
    */
-  undo<K, V>(
-    views: MapViews,
-    store: EntryStore<K, V>,
-    copy: number,
-    stride: number,
-  ): void {
-    const i32 = views.i32;
-    const table = readTable(i32, copy);
-    const pairs = this.#pairs;
-    let size = table.size;
-    for (let i = this.#end - 2; i >= 0; i -= 2) {
-      const added = pairs[i];
-      const dropped = pairs[i + 1];
-      if (added === NONE) {
-        store.place(table.offset, table.mask, dropped);
-        store.relink(dropped);
-        size++;
-        continue;
-      }
-      const slot = slotHolding(i32, table, stride, added);
-      if (dropped !== NONE) {
-        store.fill(table.offset + stride * slot, dropped);
-        store.relink(dropped);
-      } else {
-        clearSlot(i32, table.offset, table.mask, stride, slot);
-        size--;
-      }
-      store.discard(added);
+  undo(views: MapViews, links: EntryLinks | null, copy: number): void {
+    const words = this.#words;
+    for (let at = this.#end - this.#record; at >= 0; at -= this.#record) {
+      revert(views.i32, this.#format, links, copy, words, at);
     }
-    i32[descriptor(copy, T_SIZE)] = size;
     this.clear();
   }
+}
+
+/** Applies the record at `at` of `words` to `copy`. */
+export function absorb(
+  i32: Int32Array,
+  format: SlotFormat,
+  links: EntryLinks | null,
+  copy: number,
+  words: ArrayLike<number>,
+  at: number,
+): void {
+  const op = words[at];
+  const added = at + 1;
+  const dropped = added + format.stride;
+  if (op === OP_INSERT) {
+    placeSlot(i32, format, copy, words, added);
+    i32[sizeField(copy)]++;
+    return;
+  }
+  const slot = slotHolding(i32, format, copy, words, dropped);
+  if (op === OP_REPLACE) {
+    for (let word = 0; word < format.stride; word++) {
+      i32[slot + word] = words[added + word];
+    }
+  } else {
+    clearSlot(i32, format, copy, slot);
+    i32[sizeField(copy)]--;
+  }
+  links?.unlink(words[dropped + SLOT_ENTRY]);
+}
+
+/** Takes the record at `at` of `words` back out of `copy`, which holds it. */
+function revert(
+  i32: Int32Array,
+  format: SlotFormat,
+  links: EntryLinks | null,
+  copy: number,
+  words: ArrayLike<number>,
+  at: number,
+): void {
+  const op = words[at];
+  const added = at + 1;
+  const dropped = added + format.stride;
+  if (op === OP_REMOVE) {
+    placeSlot(i32, format, copy, words, dropped);
+    i32[sizeField(copy)]++;
+    links?.relink(words[dropped + SLOT_ENTRY]);
+    return;
+  }
+  const slot = slotHolding(i32, format, copy, words, added);
+  if (op === OP_REPLACE) {
+    for (let word = 0; word < format.stride; word++) {
+      i32[slot + word] = words[dropped + word];
+    }
+    links?.relink(words[dropped + SLOT_ENTRY]);
+  } else {
+    clearSlot(i32, format, copy, slot);
+    i32[sizeField(copy)]--;
+  }
+  links?.discard(words[added + SLOT_ENTRY]);
 }

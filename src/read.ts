@@ -52,20 +52,11 @@ import type {
 import { changedOptions } from "./options.ts";
 import { describe } from "./storage.ts";
 import { handleVersion, waitForVersion } from "./versions.ts";
-import { descriptor, readTable } from "./table.ts";
+import { descriptor } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
 export const TOKEN_KIND: ReadToken<unknown, unknown>["kind"] =
   "@x/flashmap:read";
-
-/** The value of the entry in the slot at word `at`: from the slot when it keeps it. */
-function valueAt<K, V>(
-  views: MapViews,
-  context: MapContext<K, V>,
-  at: number,
-): V {
-  return context.values.readAt(views, context.keys, at);
-}
 
 /** The error for using a handle that was closed or reclaimed. */
 function unusable(state: ReaderState, action: string): TypeError {
@@ -214,14 +205,48 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const action = "read the map";
     if (state.closed || state.reclaimed) throw unusable(state, action);
     const context = this.#context;
-    // The key is checked (and a user codec encodes it) before the guard,
-    // and a user codec decodes the value after it: no user code runs inside.
+    if (context.keys.runsUserCode) return this.#getEncoded(key, action);
+    const views = this.#views;
+    const copy = enter(context, views, state, action);
+    const format = context.format;
+    let raw: unknown = undefined;
+    let found = false;
+    state.live[copy]++;
+    try {
+      const i32 = views.i32;
+      const at = context.view.locate(
+        views,
+        copy,
+        i32[descriptor(copy, T_OFFSET)],
+        i32[descriptor(copy, T_MASK)],
+        key,
+        action,
+      );
+      if (at >= 0) {
+        found = true;
+        raw = format.inline
+          ? context.view.value(views, at)
+          : context.values.rawAt(views, context.keys, at);
+      }
+    } finally {
+      leaveOneShot(context, state, copy);
+    }
+    if (!found) return undefined;
+    // A value codec's decode runs after the guard is left.
+    return format.inline ? raw as V : context.values.finish(raw);
+  }
+
+  /**
+   * `get` for keys a user codec encodes: the key is encoded before the
+   * guard, and the value decoded after it, so no user code runs inside.
+   */
+  #getEncoded(key: K, action: string): V | undefined {
+    const state = this.#state;
+    const context = this.#context;
     const keys = context.keys;
     const prepared = keys.prepare(key, action);
     // A user codec's encode may have closed the handle.
-    if (keys.runsUserCode && (state.closed || state.reclaimed)) {
-      throw unusable(state, action);
-    }
+    if (state.closed || state.reclaimed) throw unusable(state, action);
     const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
     const copy = enter(context, views, state, action);
@@ -232,18 +257,17 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     try {
       const i32 = views.i32;
       const table = i32[descriptor(copy, T_OFFSET)];
-      const stride = context.stride;
       const slot = keys.find(
         views,
         table,
         i32[descriptor(copy, T_MASK)],
-        stride,
+        2,
         prepared,
         hash,
       );
       if (slot >= 0) {
         found = true;
-        raw = values.rawAt(views, keys, table + stride * slot);
+        raw = values.rawAt(views, keys, table + 2 * slot);
       }
     } finally {
       leaveOneShot(context, state, copy);
@@ -257,26 +281,29 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     if (state.closed || state.reclaimed) throw unusable(state, action);
     const context = this.#context;
     const keys = context.keys;
-    const prepared = keys.prepare(key, action);
-    // A user codec's encode may have closed the handle.
+    // A user codec encodes the key before the guard.
+    const prepared = keys.runsUserCode ? keys.prepare(key, action) : key;
     if (keys.runsUserCode && (state.closed || state.reclaimed)) {
       throw unusable(state, action);
     }
-    const hash = keys.hash(prepared, context.seed);
     const views = this.#views;
     const copy = enter(context, views, state, action);
     let found = false;
     state.live[copy]++;
     try {
       const i32 = views.i32;
-      found = keys.find(
-        views,
-        i32[descriptor(copy, T_OFFSET)],
-        i32[descriptor(copy, T_MASK)],
-        context.stride,
-        prepared,
-        hash,
-      ) >= 0;
+      const table = i32[descriptor(copy, T_OFFSET)];
+      const mask = i32[descriptor(copy, T_MASK)];
+      found = keys.runsUserCode
+        ? keys.find(
+          views,
+          table,
+          mask,
+          2,
+          prepared,
+          keys.hash(prepared, context.seed),
+        ) >= 0
+        : context.view.locate(views, copy, table, mask, key, action) >= 0;
     } finally {
       leaveOneShot(context, state, copy);
     }
@@ -471,7 +498,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
 
   get(key: K): V | undefined {
     const at = this.#locate(key);
-    return at < 0 ? undefined : valueAt(this.#views, this.#context, at);
+    return at < 0 ? undefined : this.#context.view.value(this.#views, at);
   }
 
   has(key: K): boolean {
@@ -483,13 +510,12 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     if (this.#released) this.#check("read the guard");
     const context = this.#context;
     if (context.keys.runsUserCode) return this.#locateAfterUserCode(key);
-    return context.keys.locate(
+    return context.view.locate(
       this.#views,
+      this.#copy,
       this.#table,
       this.#mask,
-      context.stride,
       key,
-      context.seed,
       "read the guard",
     );
   }
@@ -526,13 +552,10 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
 
   #iterate(mode: "keys" | "values" | "entries") {
     this.#check("iterate the guard");
-    const { keys, values, stride } = this.#context;
     return new TableIterator(
       this.#views,
-      readTable(this.#views.i32, this.#copy),
-      stride,
-      keys,
-      values,
+      this.#copy,
+      this.#context,
       mode,
       () => this.#check("iterate the guard"),
     );

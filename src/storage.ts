@@ -9,7 +9,13 @@
  * @module
  */
 
-import { hashBytes, hashInt32, hashPair, hashString } from "./hash.ts";
+import {
+  hashBytes,
+  hashInt32,
+  hashPair,
+  hashString,
+  unhashInt32,
+} from "./hash.ts";
 import { homeSlot } from "./table.ts";
 import {
   E_KEY,
@@ -61,6 +67,15 @@ export interface KeyStorage<K, E = unknown> {
   storedWords(keyField: number): number;
   write(views: MapViews, entry: number, prepared: E): void;
   read(views: MapViews, entry: number): K;
+  /**
+   * Words of the stored key in an inline slot: 1 or 2 for kinds that fit
+   * one, else 0 (see `table.ts`).
+   */
+  readonly inlineWords: number;
+  /** Writes the stored form of a key into `out` at `from` (inline kinds). */
+  storeKey(prepared: E, seed: number, out: Int32Array, from: number): void;
+  /** The key whose stored form is at word `at` of `i32` (inline kinds). */
+  loadKey(i32: Int32Array, at: number, seed: number): K;
 }
 
 /** How a value kind validates, stores and reads its values. */
@@ -96,6 +111,12 @@ export interface ValueStorage<V, E = unknown> {
   rawAt(views: MapViews, keys: KeyStorage<unknown>, at: number): unknown;
   /** The value of what `rawAt` returned. */
   finish(raw: unknown): V;
+  /** Words of the value in an inline slot: 1 or 2 for kinds that fit, else 0. */
+  readonly inlineWords: number;
+  /** Writes a value's words into `out` at `from` (inline kinds). */
+  storeValue(prepared: E, out: Int32Array, from: number): void;
+  /** The value whose words are at word `at` (inline kinds; 8-byte aligned if 2). */
+  loadValue(views: MapViews, at: number): V;
 }
 
 /** The value stored in `entry`. */
@@ -135,6 +156,13 @@ abstract class ValueKind<V, E> implements ValueStorage<V, E> {
   own(prepared: E): E {
     return prepared;
   }
+  readonly inlineWords: number = 0;
+  storeValue(_prepared: E, _out: Int32Array, _from: number): void {
+    throw new TypeError("values of this kind are never inline");
+  }
+  loadValue(_views: MapViews, _at: number): V {
+    throw new TypeError("values of this kind are never inline");
+  }
   rawAt(views: MapViews, keys: KeyStorage<unknown>, at: number): unknown {
     return this.readAt(views, keys, at);
   }
@@ -154,9 +182,12 @@ abstract class EntryValues<V, E> extends ValueKind<V, E> {
   }
 }
 
-/** For value kinds kept in their slot as well, read from there. */
+/** For value kinds of one or two words (kept in an entry, or inline in a slot). */
 abstract class SlotValues<V, E> extends ValueKind<V, E> {
   readonly inSlot = true;
+  readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V {
+    return readEntryValue(views, keys, this, views.i32[at + 1]);
+  }
 }
 
 /** Names what a caller passed, for error messages. */
@@ -196,6 +227,13 @@ export function typeError(
 abstract class ProbedKeys<K, E> implements KeyStorage<K, E> {
   abstract prepare(key: unknown, action: string): E;
   readonly runsUserCode: boolean = false;
+  readonly inlineWords: number = 0;
+  storeKey(_prepared: E, _seed: number, _out: Int32Array, _from: number): void {
+    throw new TypeError("keys of this kind are never inline");
+  }
+  loadKey(_i32: Int32Array, _at: number, _seed: number): K {
+    throw new TypeError("keys of this kind are never inline");
+  }
   own(prepared: E): E {
     return prepared;
   }
@@ -246,6 +284,8 @@ function evenWords(bytes: number): number {
 const scratchF64 = new Float64Array(1);
 const scratchI32 = new Int32Array(scratchF64.buffer);
 const scratchI64 = new BigInt64Array(scratchF64.buffer);
+/** The sign bit of a 64-bit value's high word. */
+const SIGN_BIT = 0x80000000 | 0;
 
 /** Copies UTF-16 code units out of shared memory into a string. */
 export function readUtf16(
@@ -367,6 +407,16 @@ export class StringKeys extends ProbedKeys<string, string> {
 abstract class WordKeys<K> implements KeyStorage<K, number> {
   abstract prepare(key: unknown, action: string): number;
   readonly runsUserCode = false;
+  /** Stored as its hash, a bijection of the key. */
+  readonly inlineWords = 1;
+  storeKey(word: number, seed: number, out: Int32Array, from: number): void {
+    out[from] = hashInt32(word, seed);
+  }
+  /** The key of the canonical word `word`. */
+  abstract fromWord(word: number): K;
+  loadKey(i32: Int32Array, at: number, seed: number): K {
+    return this.fromWord(unhashInt32(i32[at], seed));
+  }
   own(word: number): number {
     return word;
   }
@@ -445,6 +495,9 @@ export class Int32Keys extends WordKeys<number> {
   read(views: MapViews, entry: number): number {
     return views.i32[entry + E_KEY];
   }
+  fromWord(word: number): number {
+    return word;
+  }
 }
 
 /** Boolean keys. */
@@ -457,6 +510,9 @@ export class BooleanKeys extends WordKeys<boolean> {
   }
   read(views: MapViews, entry: number): boolean {
     return views.i32[entry + E_KEY] !== 0;
+  }
+  fromWord(word: number): boolean {
+    return word !== 0;
   }
 }
 
@@ -513,6 +569,23 @@ export class NumberKeys extends ProbedKeys<number, number> {
   }
   read(views: MapViews, entry: number): number {
     return views.f64[(entry + ENTRY_HEADER_WORDS) >> 1];
+  }
+  /** Stored as its bits, the high word's sign flipped: `-0`, never a key, is all zero. */
+  override readonly inlineWords = 2;
+  override storeKey(
+    key: number,
+    _seed: number,
+    out: Int32Array,
+    from: number,
+  ): void {
+    scratchF64[0] = key;
+    out[from] = scratchI32[0];
+    out[from + 1] = scratchI32[1] ^ SIGN_BIT;
+  }
+  override loadKey(i32: Int32Array, at: number): number {
+    scratchI32[0] = i32[at];
+    scratchI32[1] = i32[at + 1] ^ SIGN_BIT;
+    return scratchF64[0];
   }
 }
 
@@ -571,6 +644,26 @@ export class BigIntKeys extends ProbedKeys<bigint, bigint> {
   }
   read(views: MapViews, entry: number): bigint {
     return views.i64[(entry + ENTRY_HEADER_WORDS) >> 1];
+  }
+  /**
+   * Stored as its bits, the high word's sign flipped: only `-(2n ** 63n)`
+   * is all zero, the odd key kept in the copy's descriptor.
+   */
+  override readonly inlineWords = 2;
+  override storeKey(
+    key: bigint,
+    _seed: number,
+    out: Int32Array,
+    from: number,
+  ): void {
+    scratchI64[0] = key;
+    out[from] = scratchI32[0];
+    out[from + 1] = scratchI32[1] ^ SIGN_BIT;
+  }
+  override loadKey(i32: Int32Array, at: number): bigint {
+    scratchI32[0] = i32[at];
+    scratchI32[1] = i32[at + 1] ^ SIGN_BIT;
+    return scratchI64[0];
   }
 }
 
@@ -783,6 +876,15 @@ export function checkJson(
 
 /** float64 values. */
 export class NumberValues extends SlotValues<number, number> {
+  override readonly inlineWords = 2;
+  override storeValue(value: number, out: Int32Array, from: number): void {
+    scratchF64[0] = value;
+    out[from] = scratchI32[0];
+    out[from + 1] = scratchI32[1];
+  }
+  override loadValue(views: MapViews, at: number): number {
+    return views.f64[at >> 1];
+  }
   prepare(value: unknown, action: string): number {
     if (typeof value !== "number") {
       throw typeError(action, "value", "a number", value);
@@ -801,9 +903,6 @@ export class NumberValues extends SlotValues<number, number> {
   read(views: MapViews, at: number): number {
     return views.f64[at >> 1];
   }
-  readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): number {
-    return views.f64[(at + 2) >> 1];
-  }
   slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
     return views.i32[at + which];
   }
@@ -811,6 +910,13 @@ export class NumberValues extends SlotValues<number, number> {
 
 /** int32 values, kept in the entry's value-length word. */
 export class Int32Values extends SlotValues<number, number> {
+  override readonly inlineWords = 1;
+  override storeValue(value: number, out: Int32Array, from: number): void {
+    out[from] = value;
+  }
+  override loadValue(views: MapViews, at: number): number {
+    return views.i32[at];
+  }
   prepare(value: unknown, action: string): number {
     if (typeof value === "number" && (value | 0) === value) return value | 0;
     if (typeof value === "number") {
@@ -832,9 +938,6 @@ export class Int32Values extends SlotValues<number, number> {
   read(_views: MapViews, _at: number, length: number): number {
     return length;
   }
-  readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): number {
-    return views.i32[at + 2];
-  }
   slotWord(
     _views: MapViews,
     _at: number,
@@ -847,6 +950,13 @@ export class Int32Values extends SlotValues<number, number> {
 
 /** Boolean values, kept in the entry's value-length word. */
 export class BooleanValues extends SlotValues<boolean, number> {
+  override readonly inlineWords = 1;
+  override storeValue(word: number, out: Int32Array, from: number): void {
+    out[from] = word;
+  }
+  override loadValue(views: MapViews, at: number): boolean {
+    return views.i32[at] !== 0;
+  }
   prepare(value: unknown, action: string): number {
     if (typeof value !== "boolean") {
       throw typeError(action, "value", "a boolean", value);
@@ -863,9 +973,6 @@ export class BooleanValues extends SlotValues<boolean, number> {
   read(_views: MapViews, _at: number, length: number): boolean {
     return length !== 0;
   }
-  readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): boolean {
-    return views.i32[at + 2] !== 0;
-  }
   slotWord(
     _views: MapViews,
     _at: number,
@@ -878,6 +985,15 @@ export class BooleanValues extends SlotValues<boolean, number> {
 
 /** 64-bit signed bigint values. */
 export class BigIntValues extends SlotValues<bigint, bigint> {
+  override readonly inlineWords = 2;
+  override storeValue(value: bigint, out: Int32Array, from: number): void {
+    scratchI64[0] = value;
+    out[from] = scratchI32[0];
+    out[from + 1] = scratchI32[1];
+  }
+  override loadValue(views: MapViews, at: number): bigint {
+    return views.i64[at >> 1];
+  }
   prepare(value: unknown, action: string): bigint {
     if (typeof value !== "bigint") {
       throw typeError(action, "value", INT64_RANGE, value);
@@ -902,9 +1018,6 @@ export class BigIntValues extends SlotValues<bigint, bigint> {
   }
   read(views: MapViews, at: number): bigint {
     return views.i64[at >> 1];
-  }
-  readAt(views: MapViews, _keys: KeyStorage<unknown>, at: number): bigint {
-    return views.i64[(at + 2) >> 1];
   }
   slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
     return views.i32[at + which];

@@ -28,15 +28,15 @@ import {
   H_CURRENT_COPY,
   H_WRITER_CLOSED,
   type MapViews,
-  MAX_COPIES,
   S_OWNER,
   slotBase,
   T_MASK,
+  T_ODD,
   T_OFFSET,
   T_SIZE,
   T_VERSION,
 } from "./layout.ts";
-import { OpLog } from "./oplog.ts";
+import { OP_INSERT, OP_REMOVE, OP_REPLACE, OpLog } from "./oplog.ts";
 import {
   handleId,
   pinningHandles,
@@ -61,11 +61,16 @@ import { describe, readEntryValue } from "./storage.ts";
 import {
   clearSlot,
   clearTable,
+  copyOdd,
   descriptor,
+  forEachSlot,
+  holdsOdd,
+  homeSlot,
   MAX_LOAD,
+  oddSlot,
+  placeSlot,
   readTable,
   rehash,
-  type TableRef,
   writeTable,
 } from "./table.ts";
 import type {
@@ -149,13 +154,18 @@ export class Writer<K, V> implements CopyTables {
   readonly context: MapContext<K, V>;
   readonly views: MapViews;
   readonly #heap: Heap;
-  readonly #store: EntryStore<K, V>;
+  readonly #store: EntryStore;
+  /** The entry store, for maps whose slots point at entries (else null). */
+  readonly #links: EntryStore | null;
+  /** Slot images of the operation under way: what it adds, what it drops. */
+  readonly #added = new Int32Array(4);
+  readonly #dropped = new Int32Array(4);
   readonly #maxBytes: number;
   readonly #copies: CopySet;
   /** The copy readers cannot see, while one is prepared (else -1). */
   #writeCopy: number;
   /** The live guard's operations (or the next guard's). */
-  #log = new OpLog();
+  #log: OpLog;
   /**
    * Published logs that kept copies have yet to replay, oldest first: one
    * per version from the first one's on, with no gap. They are the slots
@@ -168,8 +178,6 @@ export class Writer<K, V> implements CopyTables {
   #logged = 0;
   /** A cleared log to take for the next guard. */
   #spareLog: OpLog | null = null;
-  /** A block reserved for each copy's next table, taken at replay. */
-  readonly #reserved: (TableRef | null)[] = new Array(MAX_COPIES).fill(null);
   #guard: WriteGuardImpl<K, V> | null = null;
   #opening = false;
   /**
@@ -196,7 +204,9 @@ export class Writer<K, V> implements CopyTables {
     this.views = views;
     this.#maxBytes = maxBytes;
     this.#heap = new Heap(views, heapStart, maxBytes);
-    this.#store = new EntryStore(context, views, this.#heap);
+    this.#store = new EntryStore(views, this.#heap);
+    this.#links = context.format.inline ? null : this.#store;
+    this.#log = new OpLog(context.format);
     const current = views.i32[H_CURRENT_COPY];
     this.#writeCopy = current ^ 1;
     this.#copies = new CopySet(
@@ -517,21 +527,9 @@ export class Writer<K, V> implements CopyTables {
 
   /** `CopyTables.replay`: the logs since `from`, onto `copy`. */
   replay(copy: number, from: number): void {
-    const views = this.views;
-    const i32 = views.i32;
-    const stride = this.context.stride;
-    const reserved = this.#reserved[copy];
-    if (reserved !== null) {
-      const old = readTable(i32, copy);
-      clearTable(views, reserved.offset, reserved.mask + 1, stride);
-      rehash(i32, old, reserved.offset, reserved.mask, stride);
-      this.#heap.free(old.offset, stride * (old.mask + 1));
-      writeTable(i32, copy, { ...reserved, size: old.size });
-      this.#reserved[copy] = null;
-    }
     const batches = this.#batches;
     for (let i = this.#firstBatch(from); i < this.#endLog; i++) {
-      batches[i].replay(views, this.#store, copy, stride);
+      batches[i].replay(this.views, this.#links, copy);
     }
   }
 
@@ -549,29 +547,31 @@ export class Writer<K, V> implements CopyTables {
     const words = stride * (current.mask + 1);
     let offset: number;
     try {
-      offset = this.#heap.allocAligned(words, "copy the index");
+      offset = this.#heap.allocAligned(words, "copy the index", true);
     } catch (error) {
       if (error instanceof BufferFullError) return false;
       throw error;
     }
     const i32 = this.views.i32;
     i32.copyWithin(offset, current.offset, current.offset + words);
-    for (let at = offset + 1; at < offset + words; at += stride) {
-      if (i32[at] !== 0) this.#store.relink(i32[at]);
+    if (this.#links !== null) {
+      for (let at = offset + 1; at < offset + words; at += stride) {
+        if (i32[at] !== 0) this.#links.relink(i32[at]);
+      }
     }
     writeTable(i32, copy, { offset, mask: current.mask, size: current.size });
+    copyOdd(i32, this.#copies.current, copy);
     return true;
   }
 
   /** `CopyTables.untrack`: `copy` will not hold what was logged since `from`. */
-  untrack(copy: number, from: number): void {
+  untrack(_copy: number, from: number): void {
     const unlink = (entry: number) => this.#store.unlink(entry);
     const batches = this.#batches;
     for (let i = this.#firstBatch(from); i < this.#endLog; i++) {
       batches[i].forEachAdded(unlink);
     }
     this.#log.forEachAdded(unlink);
-    this.#release(copy);
     this.#dropReplayedLogs();
   }
 
@@ -581,20 +581,14 @@ export class Writer<K, V> implements CopyTables {
     const stride = this.context.stride;
     const table = readTable(i32, copy);
     const end = table.offset + stride * (table.mask + 1);
-    for (let at = table.offset + 1; at < end; at += stride) {
-      if (i32[at] !== 0) this.#store.unlink(i32[at]);
+    if (this.#links !== null) {
+      for (let at = table.offset + 1; at < end; at += stride) {
+        if (i32[at] !== 0) this.#links.unlink(i32[at]);
+      }
     }
     this.#heap.free(table.offset, stride * (table.mask + 1));
     writeTable(i32, copy, { offset: 0, mask: 0, size: 0 });
-    this.#release(copy);
-  }
-
-  /** Frees the block reserved for `copy`'s next table, if any. */
-  #release(copy: number): void {
-    const reserved = this.#reserved[copy];
-    if (reserved === null) return;
-    this.#heap.free(reserved.offset, this.context.stride * (reserved.mask + 1));
-    this.#reserved[copy] = null;
+    i32[descriptor(copy, T_ODD)] = 0;
   }
 
   /** Forgets the logs that no kept copy will replay. */
@@ -654,7 +648,11 @@ export class Writer<K, V> implements CopyTables {
     const tag = this.context.tag;
     const copies = this.#copies;
     const target = this.#writeCopy;
-    this.views.i32[descriptor(target, T_VERSION)] = copies.version + 1;
+    const i32 = this.views.i32;
+    i32[descriptor(target, T_VERSION)] = copies.version + 1;
+    // After a growth the old current table is too small to replay onto.
+    const grew = i32[descriptor(target, T_MASK)] !==
+      i32[descriptor(copies.current, T_MASK)];
     runRegistry(
       control,
       tag,
@@ -666,10 +664,10 @@ export class Writer<K, V> implements CopyTables {
     this.#log.version = copies.version;
     this.#batches[this.#endLog++] = this.#log;
     this.#logged += this.#log.length;
-    this.#log = this.#spareLog ?? new OpLog();
+    this.#log = this.#spareLog ?? new OpLog(this.context.format);
     this.#spareLog = null;
     this.#writeCopy = -1;
-    if (copies.published() >= 0) this.#prepared();
+    if (copies.published(grew) >= 0) this.#prepared();
     this.#boundLogs();
   }
 
@@ -684,12 +682,7 @@ export class Writer<K, V> implements CopyTables {
     }
     this.#checkWritable(guard, "abort the write guard");
     ensureStack();
-    this.#log.undo(
-      this.views,
-      this.#store,
-      this.#writeCopy,
-      this.context.stride,
-    );
+    this.#log.undo(this.views, this.#links, this.#writeCopy);
     this.#changes++;
     this.#guard = null;
   }
@@ -734,25 +727,33 @@ export class Writer<K, V> implements CopyTables {
     }
   }
 
-  #slotOf(prepared: unknown, hash: number): number {
-    const i32 = this.views.i32;
+  /**
+   * Word index of the write copy's slot holding the prepared key (a table
+   * slot, or the odd-key slot), or -1.
+   */
+  #find(prepared: unknown, hash: number): number {
+    const views = this.views;
+    const i32 = views.i32;
     const copy = this.#writeCopy;
-    return this.context.keys.find(
-      this.views,
-      i32[descriptor(copy, T_OFFSET)],
-      i32[descriptor(copy, T_MASK)],
-      this.context.stride,
-      prepared,
-      hash,
-    );
-  }
-
-  #entryAt(slot: number): number {
-    const i32 = this.views.i32;
-    return i32[
-      i32[descriptor(this.#writeCopy, T_OFFSET)] + this.context.stride * slot +
-      1
-    ];
+    const table = i32[descriptor(copy, T_OFFSET)];
+    const mask = i32[descriptor(copy, T_MASK)];
+    const { format, keys } = this.context;
+    const stride = format.stride;
+    if (!format.inline) {
+      const slot = keys.find(views, table, mask, stride, prepared, hash);
+      return slot < 0 ? -1 : table + stride * slot;
+    }
+    const image = this.#added;
+    keys.storeKey(prepared, this.context.seed, image, 0);
+    if (format.isOdd(image, 0)) return holdsOdd(i32, copy) ? oddSlot(copy) : -1;
+    let slot = homeSlot(format.hashAt(image, 0), mask);
+    for (let left = mask; left >= 0; left--) {
+      const at = table + stride * slot;
+      if (format.sameKey(i32, at, image, 0)) return at;
+      if (format.isFree(i32, at)) return -1;
+      slot = (slot + 1) & mask;
+    }
+    return -1;
   }
 
   /**
@@ -787,16 +788,13 @@ export class Writer<K, V> implements CopyTables {
     }
   }
 
-  /** Decodes an entry's value. */
-  #decode(entry: number): V {
+  /** Decodes the value of the write copy's slot at word `at`. */
+  #decode(at: number): V {
+    const { format, keys, values } = this.context;
+    if (format.inline) return values.loadValue(this.views, at + format.valueAt);
     this.#callbacks++;
     try {
-      return readEntryValue(
-        this.views,
-        this.context.keys,
-        this.context.values,
-        entry,
-      );
+      return readEntryValue(this.views, keys, values, this.views.i32[at + 1]);
     } finally {
       this.#callbacks--;
     }
@@ -820,15 +818,15 @@ export class Writer<K, V> implements CopyTables {
   get(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
     const action = "read the write guard";
     this.#checkUsable(guard, action);
-    const slot = this.#slotOf(this.#ownKey(key, action), this.#hash);
+    const slot = this.#find(this.#ownKey(key, action), this.#hash);
     if (slot < 0) return undefined;
-    return this.#decode(this.#entryAt(slot));
+    return this.#decode(slot);
   }
 
   has(guard: WriteGuardImpl<K, V>, key: K): boolean {
     const action = "read the write guard";
     this.#checkUsable(guard, action);
-    return this.#slotOf(this.#ownKey(key, action), this.#hash) >= 0;
+    return this.#find(this.#ownKey(key, action), this.#hash) >= 0;
   }
 
   size(guard: WriteGuardImpl<K, V>): number {
@@ -842,14 +840,11 @@ export class Writer<K, V> implements CopyTables {
   ): IterableIterator<unknown> {
     const action = "iterate the write guard";
     this.#checkUsable(guard, action);
-    const { keys, values, stride } = this.context;
     const changes = this.#changes;
     const entries = new TableIterator(
       this.views,
-      readTable(this.views.i32, this.#writeCopy),
-      stride,
-      keys,
-      values,
+      this.#writeCopy,
+      this.context,
       mode,
       () => {
         this.#checkUsable(guard, action);
@@ -883,8 +878,8 @@ export class Writer<K, V> implements CopyTables {
     const prepared = this.#ownKey(key, action);
     const hash = this.#hash;
     const preparedValue = this.#prepareValue(value, action);
-    const slot = this.#slotOf(prepared, hash);
-    const previous = slot < 0 ? undefined : this.#decode(this.#entryAt(slot));
+    const slot = this.#find(prepared, hash);
+    const previous = slot < 0 ? undefined : this.#decode(slot);
     this.#put(prepared, preparedValue, hash, slot, action);
     return previous;
   }
@@ -899,7 +894,7 @@ export class Writer<K, V> implements CopyTables {
       prepared,
       preparedValue,
       hash,
-      this.#slotOf(prepared, hash),
+      this.#find(prepared, hash),
       action,
     );
   }
@@ -918,9 +913,9 @@ export class Writer<K, V> implements CopyTables {
     }
     const prepared = this.#ownKey(key, action);
     const hash = this.#hash;
-    const slot = this.#slotOf(prepared, hash);
+    const slot = this.#find(prepared, hash);
     if (slot < 0) return undefined;
-    const previous = this.#decode(this.#entryAt(slot));
+    const previous = this.#decode(slot);
     const preparedValue = this.#prepareValue(previous, action, update);
     this.#put(prepared, preparedValue, hash, slot, action);
     return previous;
@@ -929,9 +924,9 @@ export class Writer<K, V> implements CopyTables {
   remove(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
     const action = "remove from the map";
     this.#checkWritable(guard, action);
-    const slot = this.#slotOf(this.#ownKey(key, action), this.#hash);
+    const slot = this.#find(this.#ownKey(key, action), this.#hash);
     if (slot < 0) return undefined;
-    const previous = this.#decode(this.#entryAt(slot));
+    const previous = this.#decode(slot);
     this.#drop(slot);
     return previous;
   }
@@ -942,16 +937,14 @@ export class Writer<K, V> implements CopyTables {
     const copy = this.#writeCopy;
     const table = readTable(i32, copy);
     const stride = this.context.stride;
-    const end = table.offset + stride * (table.mask + 1);
-    // Each entry is logged as removed, so that the retired copies drop it
-    // at their replay (and an abort puts it back).
-    for (let at = table.offset + 1; at < end; at += stride) {
-      const entry = i32[at];
-      if (entry === 0) continue;
-      this.#store.unlink(entry);
-      this.#log.removed(entry);
-    }
+    // Each slot is logged as removed, so that the retired copies drop it at
+    // their replay (and an abort puts it back).
+    forEachSlot(i32, this.context.format, copy, (at) => {
+      this.#links?.unlink(i32[at + 1]);
+      this.#log.log(OP_REMOVE, null, 0, i32, at);
+    });
     clearTable(this.views, table.offset, table.mask + 1, stride);
+    i32[descriptor(copy, T_ODD)] = 0;
     i32[descriptor(copy, T_SIZE)] = 0;
     this.#changes++;
   }
@@ -959,94 +952,117 @@ export class Writer<K, V> implements CopyTables {
   delete(guard: WriteGuardImpl<K, V>, key: K): boolean {
     const action = "delete from the map";
     this.#checkWritable(guard, action);
-    const slot = this.#slotOf(this.#ownKey(key, action), this.#hash);
+    const slot = this.#find(this.#ownKey(key, action), this.#hash);
     if (slot < 0) return false;
     this.#drop(slot);
     return true;
   }
 
-  /** Takes the entry at `slot` out of the write copy. */
-  #drop(slot: number): void {
-    const entry = this.#entryAt(slot);
+  /** Takes the slot at word `at` out of the write copy. */
+  #drop(at: number): void {
     const i32 = this.views.i32;
     const copy = this.#writeCopy;
-    clearSlot(
-      i32,
-      i32[descriptor(copy, T_OFFSET)],
-      i32[descriptor(copy, T_MASK)],
-      this.context.stride,
-      slot,
-    );
+    const dropped = this.#dropped;
+    const stride = this.context.stride;
+    for (let word = 0; word < stride; word++) dropped[word] = i32[at + word];
+    clearSlot(i32, this.context.format, copy, at);
     i32[descriptor(copy, T_SIZE)]--;
-    this.#store.unlink(entry);
-    this.#log.removed(entry);
+    this.#links?.unlink(dropped[1]);
+    this.#log.log(OP_REMOVE, null, 0, dropped, 0);
     this.#changes++;
   }
 
   /**
-   * Stores a new entry for a checked key and value, in place of the one at
-   * `slot`, or in a new slot when `slot` is -1. Nothing can fail after the
-   * allocations, so a full buffer throws before anything changed.
+   * Stores a checked key and value, in place of the slot at word `at`, or
+   * in a new slot when `at` is -1. Nothing can fail after the allocations,
+   * so a full buffer throws before anything changed.
    */
   #put(
     key: unknown,
     value: unknown,
     hash: number,
-    slot: number,
+    at: number,
     action: string,
   ): void {
-    const { keys, values } = this.context;
-    const keyWords = keys.dataWords(key);
-    const words = ENTRY_HEADER_WORDS + keyWords + values.dataWords(value);
-    if (words >= MAX_ENTRY_WORDS) {
-      throw new RangeError(
-        `Cannot ${action}: the entry would take ${
-          words * 4
-        } bytes, over the limit of ${MAX_ENTRY_WORDS * 4} bytes for one entry`,
-      );
-    }
-    const grows = slot < 0 && this.#mustGrow();
+    const { format, keys, values } = this.context;
+    const added = this.#added;
+    let entry = 0;
+    const grows = at < 0 && this.#mustGrow();
     // A growth untracks and frees many things: a stack overflow half way
     // through would leave the copies' tables of different sizes.
     if (grows) ensureStack();
-    const entry = this.#heap.alloc(words, action);
+    if (format.inline) {
+      added.fill(0);
+      keys.storeKey(key, this.context.seed, added, 0);
+      values.storeValue(value, added, format.valueAt);
+    } else {
+      const keyWords = keys.dataWords(key);
+      const words = ENTRY_HEADER_WORDS + keyWords + values.dataWords(value);
+      if (words >= MAX_ENTRY_WORDS) {
+        throw new RangeError(
+          `Cannot ${action}: the entry would take ${
+            words * 4
+          } bytes, over the limit of ${
+            MAX_ENTRY_WORDS * 4
+          } bytes for one entry`,
+        );
+      }
+      entry = this.#heap.alloc(words, action);
+      added[0] = hash;
+      added[1] = entry;
+    }
     if (grows) {
       try {
         this.#grow(action);
       } catch (error) {
-        this.#heap.free(entry, words);
+        if (entry !== 0) this.#heap.free(entry, this.#entryWords(key, value));
         throw error;
       }
     }
     const views = this.views;
     const i32 = views.i32;
-    i32[entry + E_HASH] = hash;
-    i32[entry + E_KEY] = keys.keyField(key);
-    i32[entry + E_VALUE_LENGTH] = values.length(value);
-    i32[entry + E_META] = entryMeta(words, this.#copies.tracking);
-    keys.write(views, entry, key);
-    values.write(views, entry + ENTRY_HEADER_WORDS + keyWords, value);
-
+    if (entry !== 0) {
+      const keyWords = keys.dataWords(key);
+      i32[entry + E_HASH] = hash;
+      i32[entry + E_KEY] = keys.keyField(key);
+      i32[entry + E_VALUE_LENGTH] = values.length(value);
+      i32[entry + E_META] = entryMeta(
+        this.#entryWords(key, value),
+        this.#copies.tracking,
+      );
+      keys.write(views, entry, key);
+      values.write(views, entry + ENTRY_HEADER_WORDS + keyWords, value);
+    }
     const copy = this.#writeCopy;
-    const table = i32[descriptor(copy, T_OFFSET)];
     this.#changes++;
-    if (slot < 0) {
-      this.#store.place(table, i32[descriptor(copy, T_MASK)], entry);
+    if (at < 0) {
+      placeSlot(i32, format, copy, added, 0);
       i32[descriptor(copy, T_SIZE)]++;
-      this.#log.inserted(entry);
+      this.#log.log(OP_INSERT, added, 0, null, 0);
       return;
     }
-    const at = table + this.context.stride * slot;
-    const replaced = i32[at + 1];
-    this.#store.fill(at, entry);
-    this.#store.unlink(replaced);
-    this.#log.replaced(entry, replaced);
+    const dropped = this.#dropped;
+    const stride = format.stride;
+    for (let word = 0; word < stride; word++) {
+      dropped[word] = i32[at + word];
+      i32[at + word] = added[word];
+    }
+    this.#links?.unlink(dropped[1]);
+    this.#log.log(OP_REPLACE, added, 0, dropped, 0);
+  }
+
+  /** Words of the entry of a checked key and value. */
+  #entryWords(key: unknown, value: unknown): number {
+    const { keys, values } = this.context;
+    return ENTRY_HEADER_WORDS + keys.dataWords(key) + values.dataWords(value);
   }
 
   /**
    * Doubles the write copy's table (one more entry would pass its load
-   * limit), and reserves the current copy's next table at the same time, so
-   * that its replay never needs memory and so can never fail.
+   * limit). The other copies are abandoned: each next write copy is a copy
+   * of the grown table, made once the old tables are let go, so that the
+   * buffer never holds more than two tables of each size at once. The heap
+   * promises room for that copy, so that making it cannot fail.
    */
   #grow(action: string): void {
     const i32 = this.views.i32;
@@ -1057,27 +1073,21 @@ export class Writer<K, V> implements CopyTables {
     const stride = this.context.stride;
     const heap = this.#heap;
     const offset = heap.allocAligned(stride * grown, action);
-    let other: number;
     try {
-      other = heap.allocAligned(stride * grown, action);
+      heap.promise(stride * grown, action);
     } catch (error) {
       heap.free(offset, stride * grown);
       throw error;
     }
     const views = this.views;
     clearTable(views, offset, grown, stride);
-    rehash(views.i32, current, offset, grown - 1, stride);
+    rehash(views.i32, this.context.format, current, offset, grown - 1);
     heap.free(current.offset, stride * slots);
     writeTable(views.i32, copy, {
       offset,
       mask: grown - 1,
       size: current.size,
     });
-    const peer = this.#copies.current;
-    this.#release(peer);
-    this.#reserved[peer] = { offset: other, mask: grown - 1, size: 0 };
-    // Only the current copy will replay into the grown table; older
-    // retired copies are let go once free rather than grown too.
     this.#copies.abandonAll();
   }
 

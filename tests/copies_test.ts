@@ -377,11 +377,16 @@ type IntGuard = ReadGuard<number, number>;
 type Model = Map<number, number>;
 
 /** A map of int32 keys and values, seeded for repeatable layouts. */
-function intMap(maxCopies?: number): [IntWrite, IntRead] {
+/**
+ * An int32 map with room for the keys these tests use (below 1,000), so
+ * that its copies are replayed and copied, never grown, unless a test says.
+ */
+function intMap(maxCopies?: number, capacity = 1024): [IntWrite, IntRead] {
   return create({
     key: codecs.int32,
     value: codecs.int32,
     seed: 20261126,
+    capacity,
     ...(maxCopies === undefined ? {} : { maxCopies }),
   });
 }
@@ -926,7 +931,7 @@ Deno.test("copies: reclaim(id) of a dead worker ends a wait at maxCopies", async
  * the end. Then one more write guard. Returns the final stats.
  */
 function memoryWorkload(pin: boolean): WriteStats {
-  const [write, read] = intMap();
+  const [write, read] = intMap(undefined, 5000);
   const handles = [read, read.clone(), read.clone(), read.clone()];
   const model: Model = new Map();
   const next = random(10);

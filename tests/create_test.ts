@@ -14,7 +14,11 @@ import {
 
 /** The map's first words: header, control line and copy descriptors. */
 function headerOf<K, V>(read: ReadHandle<K, V>): Int32Array {
-  return new Int32Array(read.share().buffer, 0, COPIES_START + 64);
+  return new Int32Array(
+    read.share().buffer,
+    0,
+    COPIES_START + MAX_COPIES * COPY_WORDS,
+  );
 }
 
 /** Field `field` of copy `copy`'s descriptor. */
@@ -54,7 +58,7 @@ Deno.test("create() with a capacity holds that many entries without growing its 
   assertEquals(tableSlots(header), [16_384, 16_384]);
   {
     using guard = write.guard();
-    for (let i = 10_000; i < 13_000; i++) guard.insert(i, i);
+    for (let i = 10_000; i < 14_000; i++) guard.insert(i, i);
   }
   write.synchronize();
   assertEquals(tableSlots(header), [32_768, 32_768]);

@@ -1,110 +1,144 @@
-import { assertEquals } from "@std/assert";
-import fc from "fast-check";
+import { assert, assertEquals } from "@std/assert";
+import { hashInt32 } from "../src/hash.ts";
+import { MapViews } from "../src/layout.ts";
 import {
   clearSlot,
+  forEachSlot,
+  holdsOdd,
   homeSlot,
-  placeEntry,
+  oddSlot,
+  placeSlot,
+  readTable,
   rehash,
-  slotOfEntry,
+  SlotFormat,
+  slotHolding,
   slotsFor,
+  writeTable,
 } from "../src/table.ts";
 
-/**
- * Every entry of the table reachable from its home slot without crossing an
- * empty slot, with the value words it carries (entry -> "hash/low/high").
- */
+const SEED = 12345;
+const TABLE = 2048;
+
+/** A random generator with a fixed seed. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (Math.imul(state, 1103515245) + 12345) | 0;
+    return (state >>> 8) / 2 ** 24;
+  };
+}
+
+/** A slot image of `format` for key number `key` (value `value`). */
+function imageOf(format: SlotFormat, key: number, value: number): Int32Array {
+  const image = new Int32Array(format.stride);
+  if (format.keyWords === 0) {
+    image[0] = hashInt32(key, SEED) & 0xff00ff; // collisions on purpose
+    image[1] = 16 + key * 2; // an entry offset, unique per key
+  } else if (format.keyWords === 1) {
+    image[0] = hashInt32(key, SEED);
+  } else {
+    image[0] = key;
+    image[1] = key * 7;
+  }
+  image[format.stride === 2 ? 1 : 2] ||= value;
+  if (format.keyWords === 0) image[1] = 16 + key * 2;
+  return image;
+}
+
+/** Whether a probe from the key's home reaches it before a free slot. */
 function reachable(
   i32: Int32Array,
-  mask: number,
-  stride: number,
-): Map<number, string> {
-  const found = new Map<number, string>();
-  for (let slot = 0; slot <= mask; slot++) {
-    const at = stride * slot;
-    const entry = i32[at + 1];
-    if (entry === 0) continue;
-    const hash = i32[at];
-    let probe = homeSlot(hash, mask);
-    while (i32[stride * probe + 1] !== entry) {
-      if (i32[stride * probe + 1] === 0) {
-        throw new Error(`entry ${entry} unreachable`);
-      }
-      probe = (probe + 1) & mask;
-    }
-    found.set(
-      entry,
-      stride === 4 ? `${hash}/${i32[at + 2]}/${i32[at + 3]}` : `${hash}`,
-    );
+  format: SlotFormat,
+  image: Int32Array,
+): boolean {
+  if (format.isOdd(image, 0)) return holdsOdd(i32, 0);
+  const { offset, mask } = readTable(i32, 0);
+  let slot = homeSlot(format.hashAt(image, 0), mask);
+  for (let left = mask; left >= 0; left--) {
+    const at = offset + format.stride * slot;
+    if (format.sameKey(i32, at, image, 0)) return true;
+    if (format.isFree(i32, at)) return false;
+    slot = (slot + 1) & mask;
   }
-  return found;
+  return false;
 }
 
-for (const stride of [2, 4]) {
-  Deno.test(`clearSlot() keeps every other entry reachable, values included (stride ${stride})`, () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 31 })), {
-          maxLength: 200,
-          size: "max",
-        }),
-        (steps) => {
-          const mask = 31;
-          const i32 = new Int32Array(32 * stride);
-          const model = new Map<number, string>();
-          const hashes = new Map<number, number>();
-          let next = 1;
-          for (const [add, hash] of steps) {
-            if (add && model.size < 24) {
-              placeEntry(i32, 0, mask, stride, hash, next, next * 7, -next);
-              model.set(
-                next,
-                stride === 4 ? `${hash}/${next * 7}/${-next}` : `${hash}`,
-              );
-              hashes.set(next++, hash);
-            } else if (model.size > 0) {
-              const entry = [...model.keys()][hash % model.size];
-              const slot = slotOfEntry(
-                i32,
-                0,
-                mask,
-                stride,
-                hashes.get(entry)!,
-                entry,
-              );
-              clearSlot(i32, 0, mask, stride, slot);
-              model.delete(entry);
-            }
-            assertEquals(reachable(i32, mask, stride), model);
-          }
-        },
-      ),
-    );
-  });
+const formats: [string, SlotFormat][] = [
+  ["entry slots", new SlotFormat(0, 0, SEED)],
+  ["inline, 1-word key and value", new SlotFormat(1, 1, SEED)],
+  ["inline, 1-word key, 2-word value", new SlotFormat(1, 2, SEED)],
+  ["inline, 2-word key", new SlotFormat(2, 1, SEED)],
+];
 
-  Deno.test(`rehash() moves every entry, values included, into a larger table (stride ${stride})`, () => {
-    // The small table (8 slots) at word 0, the large one (16 slots) after it.
-    const words = new Int32Array(24 * stride);
-    const model = new Map<number, string>();
-    for (let entry = 1; entry <= 6; entry++) {
-      placeEntry(words, 0, 7, stride, entry * 5, entry, entry, entry + 1);
-      model.set(
-        entry,
-        stride === 4 ? `${entry * 5}/${entry}/${entry + 1}` : `${entry * 5}`,
-      );
+for (const [name, format] of formats) {
+  Deno.test(`clearSlot() keeps every other key reachable (${name})`, () => {
+    const next = random(7);
+    for (let round = 0; round < 20; round++) {
+      const i32 = new Int32Array(TABLE + 64 * format.stride);
+      writeTable(i32, 0, { offset: TABLE, mask: 63, size: 0 });
+      const model = new Map<number, Int32Array>();
+      for (let step = 0; step < 300; step++) {
+        const key = Math.floor(next() * 60);
+        const present = model.get(key);
+        if (present === undefined) {
+          if (model.size >= 50) continue;
+          const image = imageOf(format, key, step + 1);
+          placeSlot(i32, format, 0, image, 0);
+          model.set(key, image);
+        } else {
+          clearSlot(i32, format, 0, slotHolding(i32, format, 0, present, 0));
+          model.delete(key);
+        }
+        for (const image of model.values()) {
+          assert(reachable(i32, format, image), `round ${round} step ${step}`);
+        }
+        let occupied = 0;
+        forEachSlot(i32, format, 0, () => occupied++);
+        assertEquals(occupied, model.size);
+      }
     }
-    rehash(words, { offset: 0, mask: 7, size: 6 }, 8 * stride, 15, stride);
-    assertEquals(reachable(words.subarray(8 * stride), 15, stride), model);
+  });
+
+  Deno.test(`rehash() moves every slot into a larger table (${name})`, () => {
+    const i32 = new Int32Array(TABLE + 48 * format.stride);
+    writeTable(i32, 0, { offset: TABLE, mask: 15, size: 0 });
+    const images = [3, 9, 27, 31, 40, 41].map((key) =>
+      imageOf(format, key, key + 100)
+    );
+    for (const image of images) placeSlot(i32, format, 0, image, 0);
+    const to = TABLE + 16 * format.stride;
+    rehash(i32, format, readTable(i32, 0), to, 31);
+    writeTable(i32, 0, { offset: to, mask: 31, size: images.length });
+    for (const image of images) assert(reachable(i32, format, image));
+    let occupied = 0;
+    forEachSlot(i32, format, 0, () => occupied++);
+    assertEquals(occupied, images.length);
   });
 }
 
-Deno.test("slotsFor() keeps the load at or under three quarters", () => {
+Deno.test("placeSlot() keeps the odd key, whose stored form is all zero, in the descriptor", () => {
+  const format = new SlotFormat(2, 2, SEED);
+  const i32 = new MapViews(new SharedArrayBuffer(4 * (TABLE + 64))).i32;
+  writeTable(i32, 0, { offset: TABLE, mask: 15, size: 0 });
+  const odd = new Int32Array([0, 0, 5, 6]);
+  placeSlot(i32, format, 0, odd, 0);
+  assert(holdsOdd(i32, 0));
+  assertEquals(slotHolding(i32, format, 0, odd, 0), oddSlot(0));
+  assertEquals([...i32.subarray(oddSlot(0), oddSlot(0) + 4)], [0, 0, 5, 6]);
+  // No table slot was taken.
+  let inTable = 0;
+  for (let at = TABLE; at < TABLE + 64; at += 4) {
+    if (!format.isFree(i32, at)) inTable++;
+  }
+  assertEquals(inTable, 0);
+  clearSlot(i32, format, 0, oddSlot(0));
+  assert(!holdsOdd(i32, 0));
+});
+
+Deno.test("slotsFor() keeps tables at most 80% full", () => {
   assertEquals(slotsFor(0), 8);
   assertEquals(slotsFor(6), 8);
   assertEquals(slotsFor(7), 16);
-  assertEquals(slotsFor(1000), 2048);
-  for (let entries = 0; entries < 5000; entries += 37) {
-    const slots = slotsFor(entries);
-    assertEquals(slots & (slots - 1), 0);
-    assertEquals(entries <= slots * 0.75, true);
-  }
+  assertEquals(slotsFor(100_000), 131_072);
+  assertEquals(slotsFor(105_000), 262_144);
 });

@@ -1,0 +1,38 @@
+/**
+ * The read path of maps whose slots point at out-of-line entries (string,
+ * bytes, json and custom-codec keys or values): the key kind's own probe.
+ *
+ * @module
+ */
+
+import type { MapViews } from "../layout.ts";
+import type { KeyStorage, ValueStorage } from "../storage.ts";
+import type { View } from "./view.ts";
+
+/** Maps with entry slots. */
+export class EntryView<K, V> implements View<V> {
+  readonly #seed: number;
+  readonly #keys: KeyStorage<K>;
+  readonly #values: ValueStorage<V>;
+
+  constructor(seed: number, keys: KeyStorage<K>, values: ValueStorage<V>) {
+    this.#seed = seed;
+    this.#keys = keys;
+    this.#values = values;
+  }
+
+  locate(
+    views: MapViews,
+    _copy: number,
+    table: number,
+    mask: number,
+    key: unknown,
+    action: string,
+  ): number {
+    return this.#keys.locate(views, table, mask, 2, key, this.#seed, action);
+  }
+
+  value(views: MapViews, at: number): V {
+    return this.#values.readAt(views, this.#keys, at);
+  }
+}
