@@ -59,6 +59,8 @@ export interface MapContext<K, V> {
   readonly stride: number;
   /** The read path: key checks, hashing, probing, value reads. */
   readonly view: View<V>;
+  /** `view.kind`, kept here so that a switch on it loads one shape. */
+  readonly viewKind: number;
   /**
    * The tag this context records in the registry lock while it holds it,
    * and in the slots of the handles it registers: unique in the map, never
@@ -131,6 +133,7 @@ export function mapContext<K, V>(
   );
   const words = control.words;
   const format = slotFormat(keys, values, words[H_SEED]);
+  const view = makeView(keys, values, format, words[H_SEED]);
   return {
     buffer,
     control,
@@ -143,7 +146,8 @@ export function mapContext<K, V>(
     mapId: `${words[H_MAP_ID]}:${words[H_MAP_ID + 1]}`,
     format,
     stride: format.stride,
-    view: makeView(keys, values, format, words[H_SEED]),
+    view,
+    viewKind: view.kind,
     tag: control.add(C_NEXT_TAG, 1) + 1,
   };
 }

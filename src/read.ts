@@ -52,6 +52,9 @@ import type {
 import { changedOptions } from "./options.ts";
 import { describe } from "./storage.ts";
 import { handleVersion, waitForVersion } from "./versions.ts";
+import type { InlineView } from "./view/inline.ts";
+import type { Int32View } from "./view/int32.ts";
+import { VIEW_INLINE, VIEW_INT32 } from "./view/view.ts";
 import { descriptor } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
@@ -497,11 +500,56 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   }
 
   get(key: K): V | undefined {
+    if (this.#released) this.#check("read the guard");
+    const context = this.#context;
+    // One call site per view class (see `view/view.ts`).
+    switch (context.viewKind) {
+      case VIEW_INT32:
+        return (context.view as Int32View<V>).get(
+          this.#views,
+          this.#copy,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        );
+      case VIEW_INLINE:
+        return (context.view as InlineView<K, V>).get(
+          this.#views,
+          this.#copy,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        );
+    }
     const at = this.#locate(key);
-    return at < 0 ? undefined : this.#context.view.value(this.#views, at);
+    return at < 0 ? undefined : context.view.value(this.#views, at);
   }
 
   has(key: K): boolean {
+    if (this.#released) this.#check("read the guard");
+    const context = this.#context;
+    switch (context.viewKind) {
+      case VIEW_INT32:
+        return (context.view as Int32View<V>).locate(
+          this.#views,
+          this.#copy,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        ) >= 0;
+      case VIEW_INLINE:
+        return (context.view as InlineView<K, V>).locate(
+          this.#views,
+          this.#copy,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        ) >= 0;
+    }
     return this.#locate(key) >= 0;
   }
 

@@ -7,10 +7,11 @@
 
 import type { MapViews } from "../layout.ts";
 import type { KeyStorage, ValueStorage } from "../storage.ts";
-import type { View } from "./view.ts";
+import { type View, VIEW_ENTRY } from "./view.ts";
 
 /** Maps with entry slots. */
 export class EntryView<K, V> implements View<V> {
+  readonly kind = VIEW_ENTRY;
   readonly #seed: number;
   readonly #keys: KeyStorage<K>;
   readonly #values: ValueStorage<V>;
@@ -34,5 +35,18 @@ export class EntryView<K, V> implements View<V> {
 
   value(views: MapViews, at: number): V {
     return this.#values.readAt(views, this.#keys, at);
+  }
+
+  /** `locate`, then `value`: the whole of `ReadGuard.get`. */
+  get(
+    views: MapViews,
+    copy: number,
+    table: number,
+    mask: number,
+    key: unknown,
+    action: string,
+  ): V | undefined {
+    const at = this.locate(views, copy, table, mask, key, action);
+    return at < 0 ? undefined : this.value(views, at);
   }
 }

@@ -8,14 +8,20 @@
 import { type MapViews, T_ODD } from "../layout.ts";
 import type { KeyStorage, ValueStorage } from "../storage.ts";
 import { descriptor, homeSlot, oddSlot, type SlotFormat } from "../table.ts";
-import type { View } from "./view.ts";
+import {
+  inlineValue,
+  inlineValueKind,
+  type View,
+  VIEW_INLINE,
+} from "./view.ts";
 
 /** Inline maps of keys other than int32. */
 export class InlineView<K, V> implements View<V> {
+  readonly kind = VIEW_INLINE;
   readonly #seed: number;
+  readonly #valueKind: number;
   readonly #format: SlotFormat;
   readonly #keys: KeyStorage<K>;
-  readonly #values: ValueStorage<V>;
   /** The stored form of the key being looked up. */
   readonly #stored = new Int32Array(2);
 
@@ -28,7 +34,7 @@ export class InlineView<K, V> implements View<V> {
     this.#seed = seed;
     this.#format = format;
     this.#keys = keys;
-    this.#values = values;
+    this.#valueKind = inlineValueKind(values);
   }
 
   locate(
@@ -60,6 +66,23 @@ export class InlineView<K, V> implements View<V> {
   }
 
   value(views: MapViews, at: number): V {
-    return this.#values.loadValue(views, at + this.#format.valueAt);
+    return inlineValue(
+      views,
+      this.#valueKind,
+      at + this.#format.valueAt,
+    ) as V;
+  }
+
+  /** `locate`, then `value`: the whole of `ReadGuard.get`. */
+  get(
+    views: MapViews,
+    copy: number,
+    table: number,
+    mask: number,
+    key: unknown,
+    action: string,
+  ): V | undefined {
+    const at = this.locate(views, copy, table, mask, key, action);
+    return at < 0 ? undefined : this.value(views, at);
   }
 }
