@@ -29,8 +29,10 @@ export const OP_REPLACE = 2;
 /** A key left the table. */
 export const OP_REMOVE = 3;
 
-/** The most array slots a cleared log keeps for reuse. */
+/** The most words a cleared log keeps for reuse. */
 const RETAINED_WORDS = 1 << 17;
+/** The words a new log starts with. */
+const INITIAL_WORDS = 256;
 
 /**
  * What happens to out-of-line entries as slots that point at them come
@@ -49,7 +51,7 @@ export interface EntryLinks {
 export class OpLog {
   readonly #format: SlotFormat;
   readonly #record: number;
-  #words: number[] = [];
+  #words = new Int32Array(INITIAL_WORDS);
   #end = 0;
   /** Once published: the version the operations took the map from. */
   version = 0;
@@ -80,9 +82,10 @@ export class OpLog {
     dropped: ArrayLike<number> | null,
     droppedFrom: number,
   ): void {
-    const words = this.#words;
     const stride = this.#format.stride;
     let end = this.#end;
+    if (end + this.#record > this.#words.length) this.#grow();
+    const words = this.#words;
     words[end++] = op;
     for (let word = 0; word < stride; word++) {
       words[end++] = added === null ? 0 : added[addedFrom + word];
@@ -93,9 +96,18 @@ export class OpLog {
     this.#end = end;
   }
 
+  /** Doubles the room for records. */
+  #grow(): void {
+    const words = new Int32Array(2 * this.#words.length);
+    words.set(this.#words.subarray(0, this.#end));
+    this.#words = words;
+  }
+
   clear(): void {
-    // A large array is let go rather than kept for the next guard.
-    if (this.#words.length > RETAINED_WORDS) this.#words = [];
+    // A large buffer is let go rather than kept for the next guard.
+    if (this.#words.length > RETAINED_WORDS) {
+      this.#words = new Int32Array(INITIAL_WORDS);
+    }
     this.#end = 0;
     this.version = 0;
   }

@@ -249,13 +249,20 @@ export function clearSlot(
   }
   const table = i32[descriptor(copy, T_OFFSET)];
   const mask = i32[descriptor(copy, T_MASK)];
+  const keyWords = format.keyWords;
+  // The word that is zero in a free slot, and the word holding the hash
+  // (two-word keys are hashed from their words instead).
+  const freeWord = keyWords === 0 ? SLOT_ENTRY : 0;
   let hole = (at - table) / stride;
   let next = hole;
   for (;;) {
     next = (next + 1) & mask;
     const from = table + stride * next;
-    if (format.isFree(i32, from)) break;
-    const home = homeSlot(format.hashAt(i32, from), mask);
+    if (
+      i32[from + freeWord] === 0 && (keyWords !== 2 || i32[from + 1] === 0)
+    ) break;
+    const home = (keyWords === 2 ? format.hashAt(i32, from) : i32[from]) >>>
+      Math.clz32(mask);
     // Move the slot into the hole unless its home lies cyclically in (hole, next].
     const stays = hole <= next
       ? hole < home && home <= next
@@ -269,7 +276,7 @@ export function clearSlot(
     }
   }
   const cleared = table + stride * hole;
-  i32.fill(0, cleared, cleared + stride);
+  for (let word = 0; word < stride; word++) i32[cleared + word] = 0;
 }
 
 /** Fills an empty table with every slot of another, slots whole. */
