@@ -2,7 +2,7 @@ import { assertEquals } from "@std/assert";
 import * as flashmap from "@x/flashmap";
 import config from "../deno.json" with { type: "json" };
 
-Deno.test("mod.ts exports the public API and deno.json exports mod.ts", () => {
+Deno.test("mod.ts exports the public API and deno.json exports the entry points", () => {
   assertEquals(Object.keys(flashmap).sort(), [
     "BufferFullError",
     "Builder",
@@ -13,7 +13,11 @@ Deno.test("mod.ts exports the public API and deno.json exports mod.ts", () => {
     "codecs",
     "create",
   ]);
-  assertEquals(config.exports, "./mod.ts");
+  assertEquals(config.exports, {
+    ".": "./mod.ts",
+    "./parallel": "./parallel.ts",
+    "./kv": "./kv.ts",
+  });
   assertEquals(config.name, "@x/flashmap");
 });
 

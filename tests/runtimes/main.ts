@@ -1,8 +1,10 @@
 /**
  * Runs the runtime suite (`suite.ts`) in Node, Bun or Deno: once with
  * readers in `node:worker_threads`, and once more with Web Workers where the
- * runtime has a global `Worker` (Bun and Deno; not Node 20). Prints one line
- * per check and a total, and exits non-zero if a check failed.
+ * runtime has a global `Worker` (Bun and Deno; not Node 20). Then the checks
+ * of `@x/flashmap/parallel` (`parallel_suite.ts`) on the same kinds of
+ * worker. Prints one line per check and a total, and exits non-zero if a
+ * check failed.
  *
  * Runs as TypeScript (Deno; Bun and Node 24 on a copy whose library import
  * points at the sources) or bundled to JavaScript by `run.ts`. A worker
@@ -11,6 +13,7 @@
  * @module
  */
 
+import { runParallelChecks } from "./parallel_suite.ts";
 import {
   type Host,
   runSuite,
@@ -43,9 +46,10 @@ const here = runtime();
 const form = extension === ".ts" ? "TypeScript" : "bundled JS";
 const where = `${here.name} ${here.version} (${form})`;
 
-async function threadsHost(): Promise<Host> {
+/** Workers in `node:worker_threads` that run `file` (next to this one). */
+async function threadsHost(file = "worker_node"): Promise<Host> {
   const { Worker } = await import("node:worker_threads");
-  const url = new URL(`./worker_node${extension}`, import.meta.url);
+  const url = new URL(`./${file}${extension}`, import.meta.url);
   return {
     label: `${where}, worker_threads`,
     canBlock: true,
@@ -70,10 +74,11 @@ async function threadsHost(): Promise<Host> {
   };
 }
 
-function webHost(): Host | undefined {
+/** Web Workers that run `file`, where the runtime has them. */
+function webHost(file = "worker_web"): Host | undefined {
   const WebWorker = global.Worker;
   if (typeof WebWorker !== "function") return undefined;
-  const url = new URL(`./worker_web${extension}`, import.meta.url);
+  const url = new URL(`./${file}${extension}`, import.meta.url);
   return {
     label: `${where}, Web Workers`,
     canBlock: true,
@@ -88,6 +93,15 @@ let passed = 0;
 let failed = 0;
 for (const host of hosts) {
   const summary = await runSuite(host, (line) => console.log(line));
+  passed += summary.passed;
+  failed += summary.failed;
+}
+const parallelHosts = [
+  await threadsHost("parallel_worker_node"),
+  webHost("parallel_worker_web"),
+].filter((host): host is Host => host !== undefined);
+for (const host of parallelHosts) {
+  const summary = await runParallelChecks(host, (line) => console.log(line));
   passed += summary.passed;
   failed += summary.failed;
 }

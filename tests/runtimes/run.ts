@@ -3,7 +3,9 @@
  * on what their users get: the library bundled by `deno bundle` into one
  * ES module, installed as `node_modules/@x/flashmap` for Node and Bun and
  * served with COOP/COEP to headless Chromium; and, where the runtime runs
- * TypeScript, the sources themselves.
+ * TypeScript, the sources themselves. On Node, Bun and Deno, `main.ts`
+ * also runs the checks of `@x/flashmap/parallel` (`parallel_suite.ts`),
+ * bundled as a second module of the package that imports the first.
  *
  * ```sh
  * deno run --allow-read --allow-write --allow-run --allow-env \
@@ -181,7 +183,13 @@ const SUITE_FILES = [
   "worker_core.ts",
   "worker_node.ts",
   "worker_web.ts",
+  "parallel_suite.ts",
+  "parallel_worker_node.ts",
+  "parallel_worker_web.ts",
 ];
+
+/** The library's entry points the bundles leave to `node_modules`. */
+const LIBRARY_SPECIFIERS = ["@x/flashmap", "@x/flashmap/parallel"];
 
 async function denoBundle(
   entry: string,
@@ -194,7 +202,11 @@ async function denoBundle(
     "--quiet",
     "--no-lock",
     `--platform=${platform}`,
-    ...(external ? ["--external", "@x/flashmap"] : []),
+    ...(external
+      ? LIBRARY_SPECIFIERS.flatMap((specifier) => ["--external", specifier])
+      : []),
+    "--config",
+    path(new URL("deno.json", repo)),
     "--output",
     output,
     entry,
@@ -210,6 +222,26 @@ function pointAt(text: string, specifier: string, file: string): string {
   const from = /from\s*"@x\/flashmap"/g;
   if (!from.test(text)) throw new Error(`${file} does not import @x/flashmap`);
   return text.replace(from, `from "${specifier}"`);
+}
+
+/** Replaces `@x/flashmap/parallel`, where a file imports it. */
+function pointParallelAt(text: string, specifier: string): string {
+  return text.replace(
+    /from\s*"@x\/flashmap\/parallel"/g,
+    `from "${specifier}"`,
+  );
+}
+
+/** Copies the `.ts` files of `from`, and of its folders, into `to`. */
+async function copyTypeScript(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    if (entry.isDirectory) {
+      await copyTypeScript(`${from}/${entry.name}`, `${to}/${entry.name}`);
+    } else if (entry.isFile && entry.name.endsWith(".ts")) {
+      await Deno.copyFile(`${from}/${entry.name}`, `${to}/${entry.name}`);
+    }
+  }
 }
 
 const PAGE = (title: string) =>
@@ -250,6 +282,15 @@ async function buildInto(dir: string): Promise<Builds & { dir: string }> {
 
   // The library, as one ES module: what `import "@x/flashmap"` loads.
   await denoBundle("mod.ts", `${library}/mod.js`, "browser", false);
+  // `@x/flashmap/parallel`, importing that module rather than a copy of
+  // its own (a second copy would not know the first one's codecs).
+  const parallelEntry = `${dir}/parallel_entry.ts`;
+  await Deno.writeTextFile(
+    parallelEntry,
+    (await Deno.readTextFile(path(new URL("src/parallel.ts", repo))))
+      .replace(/from\s*"\.\.\/mod\.ts"/g, 'from "@x/flashmap"'),
+  );
+  await denoBundle(parallelEntry, `${library}/parallel.js`, "deno", true);
   const meta = JSON.parse(
     await Deno.readTextFile(path(new URL("deno.json", repo))),
   );
@@ -260,7 +301,7 @@ async function buildInto(dir: string): Promise<Builds & { dir: string }> {
         name: "@x/flashmap",
         version: meta.version,
         type: "module",
-        exports: "./mod.js",
+        exports: { ".": "./mod.js", "./parallel": "./parallel.js" },
       },
       null,
       2,
@@ -270,7 +311,15 @@ async function buildInto(dir: string): Promise<Builds & { dir: string }> {
     `${bundle}/package.json`,
     JSON.stringify({ private: true, type: "module" }),
   );
-  for (const name of ["main", "worker_node", "worker_web"]) {
+  for (
+    const name of [
+      "main",
+      "worker_node",
+      "worker_web",
+      "parallel_worker_node",
+      "parallel_worker_web",
+    ]
+  ) {
     await denoBundle(
       path(new URL(`${name}.ts`, here)),
       `${bundle}/${name}.js`,
@@ -297,22 +346,20 @@ async function buildInto(dir: string): Promise<Builds & { dir: string }> {
 
   // The sources, for runtimes that run TypeScript (Node refuses to strip
   // types under node_modules, so the suite imports the library by path).
-  await Deno.copyFile(path(new URL("mod.ts", repo)), `${sources}/lib/mod.ts`);
-  for await (const entry of Deno.readDir(path(new URL("src/", repo)))) {
-    if (entry.isFile && entry.name.endsWith(".ts")) {
-      await Deno.copyFile(
-        path(new URL(`src/${entry.name}`, repo)),
-        `${sources}/lib/src/${entry.name}`,
-      );
-    }
+  for (const file of ["mod.ts", "parallel.ts"]) {
+    await Deno.copyFile(path(new URL(file, repo)), `${sources}/lib/${file}`);
   }
+  await copyTypeScript(path(new URL("src/", repo)), `${sources}/lib/src`);
   for (const name of SUITE_FILES) {
     const text = await Deno.readTextFile(path(new URL(name, here)));
     await Deno.writeTextFile(
       `${sources}/t/${name}`,
-      text.includes('"@x/flashmap"')
-        ? pointAt(text, "../lib/mod.ts", name)
-        : text,
+      pointParallelAt(
+        text.includes('"@x/flashmap"')
+          ? pointAt(text, "../lib/mod.ts", name)
+          : text,
+        "../lib/parallel.ts",
+      ),
     );
   }
   await Deno.writeTextFile(
