@@ -15,28 +15,18 @@ import {
   type MapContext,
   TableIterator,
 } from "./context.ts";
-import { CopySet, type CopyTables } from "./copies.ts";
-import { entryMeta, EntryStore } from "./entries.ts";
-import { BufferFullError, DeadlockError, WaitTimeoutError } from "./errors.ts";
-import { Heap } from "./heap.ts";
+import { CopySet } from "./copies.ts";
+import { DeadlockError, WaitTimeoutError } from "./errors.ts";
 import {
-  E_HASH,
-  E_KEY,
-  E_META,
-  E_VALUE_LENGTH,
-  ENTRY_HEADER_WORDS,
   H_CURRENT_COPY,
   H_WRITER_CLOSED,
   type MapViews,
   S_OWNER,
   slotBase,
   T_MASK,
-  T_ODD,
-  T_OFFSET,
   T_SIZE,
   T_VERSION,
 } from "./layout.ts";
-import { OP_INSERT, OP_REMOVE, OP_REPLACE, OpLog } from "./oplog.ts";
 import {
   handleId,
   pinningHandles,
@@ -58,21 +48,8 @@ import {
 } from "./registry.ts";
 import { waitLimit } from "./options.ts";
 import { describe, readEntryValue } from "./storage.ts";
-import {
-  clearSlot,
-  clearTable,
-  copyOdd,
-  descriptor,
-  forEachSlot,
-  holdsOdd,
-  homeSlot,
-  MAX_LOAD,
-  oddSlot,
-  placeSlot,
-  readTable,
-  rehash,
-  writeTable,
-} from "./table.ts";
+import { Store } from "./store.ts";
+import { descriptor } from "./table.ts";
 import type {
   PinnedVersion,
   WaitOptions,
@@ -80,17 +57,6 @@ import type {
   WriteHandle,
   WriteStats,
 } from "./write_api.ts";
-
-/** An entry's size in words must fit the meta word beside its link bits. */
-const MAX_ENTRY_WORDS = 2 ** 26;
-
-/**
- * Logged operations kept for retired copies, at least: past this (or a
- * quarter of the current table's slots, if more), replaying them would cost
- * about as much as copying the table, and the entries they keep alive
- * would weigh on memory, so the oldest kept copies are abandoned instead.
- */
-const MIN_LOG_BUDGET = 64;
 
 /**
  * Stack frames probed before a copy is prepared: its deepest path (an
@@ -150,34 +116,15 @@ function takeBack<K, V>(guard: WriteGuardImpl<K, V>, error: unknown): never {
 }
 
 /** The writer's state and every operation behind the handle and its guards. */
-export class Writer<K, V> implements CopyTables {
+export class Writer<K, V> {
   readonly context: MapContext<K, V>;
   readonly views: MapViews;
-  readonly #heap: Heap;
-  readonly #store: EntryStore;
-  /** The entry store, for maps whose slots point at entries (else null). */
-  readonly #links: EntryStore | null;
-  /** Slot images of the operation under way: what it adds, what it drops. */
-  readonly #added = new Int32Array(4);
-  readonly #dropped = new Int32Array(4);
+  /** The tables, entries and logs this writer changes. */
+  readonly #store: Store<K, V>;
   readonly #maxBytes: number;
   readonly #copies: CopySet;
   /** The copy readers cannot see, while one is prepared (else -1). */
   #writeCopy: number;
-  /** The live guard's operations (or the next guard's). */
-  #log: OpLog;
-  /**
-   * Published logs that kept copies have yet to replay, oldest first: one
-   * per version from the first one's on, with no gap. They are the slots
-   * from `#firstLog` to `#endLog`; slots outside hold stale references.
-   */
-  readonly #batches: OpLog[] = [];
-  #firstLog = 0;
-  #endLog = 0;
-  /** Operations in `#batches`. */
-  #logged = 0;
-  /** A cleared log to take for the next guard. */
-  #spareLog: OpLog | null = null;
   #guard: WriteGuardImpl<K, V> | null = null;
   #opening = false;
   /**
@@ -203,19 +150,17 @@ export class Writer<K, V> implements CopyTables {
     this.context = context;
     this.views = views;
     this.#maxBytes = maxBytes;
-    this.#heap = new Heap(views, heapStart, maxBytes);
-    this.#store = new EntryStore(views, this.#heap);
-    this.#links = context.format.inline ? null : this.#store;
-    this.#log = new OpLog(context.format);
+    this.#store = new Store(context, views, heapStart, maxBytes);
     const current = views.i32[H_CURRENT_COPY];
     this.#writeCopy = current ^ 1;
     this.#copies = new CopySet(
       context.control,
-      this,
+      this.#store,
       maxCopies,
       current,
       this.#writeCopy,
     );
+    this.#store.copies = this.#copies;
   }
 
   // ------------------------------------------------------------ guards
@@ -365,7 +310,7 @@ export class Writer<K, V> implements CopyTables {
   /** After `CopySet.prepare`: writes go to its copy; logs no copy needs go. */
   #prepared(): void {
     this.#writeCopy = this.#copies.write;
-    this.#dropReplayedLogs();
+    this.#store.dropReplayedLogs();
   }
 
   /** `CopySet.prepare`, with its waits counted into the stats. */
@@ -454,7 +399,7 @@ export class Writer<K, V> implements CopyTables {
         heldMs: now - copies.retiredAt(copy),
       });
     }
-    const heap = this.#heap;
+    const heap = this.#store.heap;
     return {
       version: copies.version,
       copies: copies.count,
@@ -467,7 +412,7 @@ export class Writer<K, V> implements CopyTables {
       waitMs: this.#waitMs,
       clones: copies.clones,
       replays: copies.replays,
-      loggedOperations: this.#logged,
+      loggedOperations: this.#store.logged,
     };
   }
 
@@ -523,116 +468,6 @@ export class Writer<K, V> implements CopyTables {
     }
   }
 
-  // ------------------------------------------------------------ tables
-
-  /** `CopyTables.replay`: the logs since `from`, onto `copy`. */
-  replay(copy: number, from: number): void {
-    const batches = this.#batches;
-    for (let i = this.#firstBatch(from); i < this.#endLog; i++) {
-      batches[i].replay(this.views, this.#links, copy);
-    }
-  }
-
-  /** The index of the first batch from version `from` on. */
-  #firstBatch(from: number): number {
-    const first = this.#firstLog;
-    if (first === this.#endLog) return first;
-    return first + Math.max(0, from - this.#batches[first].version);
-  }
-
-  /** `CopyTables.clone`: a new table for `copy`, holding the current copy's entries. */
-  clone(copy: number): boolean {
-    const stride = this.context.stride;
-    const current = readTable(this.views.i32, this.#copies.current);
-    const words = stride * (current.mask + 1);
-    let offset: number;
-    try {
-      offset = this.#heap.allocAligned(words, "copy the index", true);
-    } catch (error) {
-      if (error instanceof BufferFullError) return false;
-      throw error;
-    }
-    const i32 = this.views.i32;
-    i32.copyWithin(offset, current.offset, current.offset + words);
-    if (this.#links !== null) {
-      for (let at = offset + 1; at < offset + words; at += stride) {
-        if (i32[at] !== 0) this.#links.relink(i32[at]);
-      }
-    }
-    writeTable(i32, copy, { offset, mask: current.mask, size: current.size });
-    copyOdd(i32, this.#copies.current, copy);
-    return true;
-  }
-
-  /** `CopyTables.untrack`: `copy` will not hold what was logged since `from`. */
-  untrack(_copy: number, from: number): void {
-    const unlink = (entry: number) => this.#store.unlink(entry);
-    const batches = this.#batches;
-    for (let i = this.#firstBatch(from); i < this.#endLog; i++) {
-      batches[i].forEachAdded(unlink);
-    }
-    this.#log.forEachAdded(unlink);
-    this.#dropReplayedLogs();
-  }
-
-  /** `CopyTables.destroy`: frees `copy`'s table and its hold on entries. */
-  destroy(copy: number): void {
-    const i32 = this.views.i32;
-    const stride = this.context.stride;
-    const table = readTable(i32, copy);
-    const end = table.offset + stride * (table.mask + 1);
-    if (this.#links !== null) {
-      for (let at = table.offset + 1; at < end; at += stride) {
-        if (i32[at] !== 0) this.#links.unlink(i32[at]);
-      }
-    }
-    this.#heap.free(table.offset, stride * (table.mask + 1));
-    writeTable(i32, copy, { offset: 0, mask: 0, size: 0 });
-    i32[descriptor(copy, T_ODD)] = 0;
-  }
-
-  /** Forgets the logs that no kept copy will replay. */
-  #dropReplayedLogs(): void {
-    const batches = this.#batches;
-    const end = this.#endLog;
-    const keep = Math.min(this.#firstBatch(this.#copies.oldestKept()), end);
-    if (keep === this.#firstLog) return;
-    for (let i = this.#firstLog; i < keep; i++) {
-      this.#logged -= batches[i].length;
-    }
-    const spare = batches[keep - 1];
-    spare.clear();
-    this.#spareLog = spare;
-    if (keep === end) {
-      this.#firstLog = this.#endLog = 0;
-    } else if (keep > 1024 && keep * 2 > end) {
-      batches.copyWithin(0, keep, end);
-      this.#firstLog = 0;
-      this.#endLog = end - keep;
-    } else {
-      this.#firstLog = keep;
-    }
-  }
-
-  /**
-   * Keeps the logs bounded: while they hold more operations than the
-   * budget, abandons the oldest kept copy, which will then be let go, not
-   * replayed, once free. So a guard held for long pins its version and at
-   * most a budget's worth of logged changes, whatever the writer writes
-   * meanwhile.
-   */
-  #boundLogs(): void {
-    if (this.#logged <= MIN_LOG_BUDGET) return;
-    const i32 = this.views.i32;
-    const slots = i32[descriptor(this.#copies.current, T_MASK)] + 1;
-    const budget = Math.max(MIN_LOG_BUDGET, slots / 4);
-    while (this.#logged > budget) {
-      const oldest = this.#copies.oldestKeptCopy();
-      if (oldest < 0) return;
-      this.#copies.abandon(oldest);
-    }
-  }
-
   /**
    * Publishes the guard's changes. `timeoutMs` bounds the wait for the
    * registry lock (its default bound when not given).
@@ -640,7 +475,7 @@ export class Writer<K, V> implements CopyTables {
   publish(guard: WriteGuardImpl<K, V>, timeoutMs = REGISTRY_WAIT_MS): void {
     if (this.#guard !== guard) return;
     this.#checkWritable(guard, "publish the write guard");
-    if (this.#log.empty) { // nothing changed: no version to publish
+    if (this.#store.logEmpty) { // nothing changed: no version to publish
       this.#guard = null;
       return;
     }
@@ -661,14 +496,10 @@ export class Writer<K, V> implements CopyTables {
       timeoutMs,
     );
     this.#guard = null;
-    this.#log.version = copies.version;
-    this.#batches[this.#endLog++] = this.#log;
-    this.#logged += this.#log.length;
-    this.#log = this.#spareLog ?? new OpLog(this.context.format);
-    this.#spareLog = null;
+    this.#store.published(copies.version);
     this.#writeCopy = -1;
     if (copies.published(grew) >= 0) this.#prepared();
-    this.#boundLogs();
+    this.#store.boundLogs();
   }
 
   abort(guard: WriteGuardImpl<K, V>): void {
@@ -682,7 +513,7 @@ export class Writer<K, V> implements CopyTables {
     }
     this.#checkWritable(guard, "abort the write guard");
     ensureStack();
-    this.#log.undo(this.views, this.#links, this.#writeCopy);
+    this.#store.undo(this.#writeCopy);
     this.#changes++;
     this.#guard = null;
   }
@@ -725,35 +556,6 @@ export class Writer<K, V> implements CopyTables {
         `Cannot ${action}: the write guard is busy running a codec or a replace() update`,
       );
     }
-  }
-
-  /**
-   * Word index of the write copy's slot holding the prepared key (a table
-   * slot, or the odd-key slot), or -1.
-   */
-  #find(prepared: unknown, hash: number): number {
-    const views = this.views;
-    const i32 = views.i32;
-    const copy = this.#writeCopy;
-    const table = i32[descriptor(copy, T_OFFSET)];
-    const mask = i32[descriptor(copy, T_MASK)];
-    const { format, keys } = this.context;
-    const stride = format.stride;
-    if (!format.inline) {
-      const slot = keys.find(views, table, mask, stride, prepared, hash);
-      return slot < 0 ? -1 : table + stride * slot;
-    }
-    const image = this.#added;
-    keys.storeKey(prepared, this.context.seed, image, 0);
-    if (format.isOdd(image, 0)) return holdsOdd(i32, copy) ? oddSlot(copy) : -1;
-    let slot = homeSlot(format.hashAt(image, 0), mask);
-    for (let left = mask; left >= 0; left--) {
-      const at = table + stride * slot;
-      if (format.sameKey(i32, at, image, 0)) return at;
-      if (format.isFree(i32, at)) return -1;
-      slot = (slot + 1) & mask;
-    }
-    return -1;
   }
 
   /**
@@ -818,7 +620,11 @@ export class Writer<K, V> implements CopyTables {
   get(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
     const action = "read the write guard";
     this.#checkUsable(guard, action);
-    const slot = this.#find(this.#ownKey(key, action), this.#hash);
+    const slot = this.#store.find(
+      this.#writeCopy,
+      this.#ownKey(key, action),
+      this.#hash,
+    );
     if (slot < 0) return undefined;
     return this.#decode(slot);
   }
@@ -826,7 +632,11 @@ export class Writer<K, V> implements CopyTables {
   has(guard: WriteGuardImpl<K, V>, key: K): boolean {
     const action = "read the write guard";
     this.#checkUsable(guard, action);
-    return this.#find(this.#ownKey(key, action), this.#hash) >= 0;
+    return this.#store.find(
+      this.#writeCopy,
+      this.#ownKey(key, action),
+      this.#hash,
+    ) >= 0;
   }
 
   size(guard: WriteGuardImpl<K, V>): number {
@@ -878,7 +688,7 @@ export class Writer<K, V> implements CopyTables {
     const prepared = this.#ownKey(key, action);
     const hash = this.#hash;
     const preparedValue = this.#prepareValue(value, action);
-    const slot = this.#find(prepared, hash);
+    const slot = this.#store.find(this.#writeCopy, prepared, hash);
     const previous = slot < 0 ? undefined : this.#decode(slot);
     this.#put(prepared, preparedValue, hash, slot, action);
     return previous;
@@ -894,7 +704,7 @@ export class Writer<K, V> implements CopyTables {
       prepared,
       preparedValue,
       hash,
-      this.#find(prepared, hash),
+      this.#store.find(this.#writeCopy, prepared, hash),
       action,
     );
   }
@@ -913,7 +723,7 @@ export class Writer<K, V> implements CopyTables {
     }
     const prepared = this.#ownKey(key, action);
     const hash = this.#hash;
-    const slot = this.#find(prepared, hash);
+    const slot = this.#store.find(this.#writeCopy, prepared, hash);
     if (slot < 0) return undefined;
     const previous = this.#decode(slot);
     const preparedValue = this.#prepareValue(previous, action, update);
@@ -924,7 +734,11 @@ export class Writer<K, V> implements CopyTables {
   remove(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
     const action = "remove from the map";
     this.#checkWritable(guard, action);
-    const slot = this.#find(this.#ownKey(key, action), this.#hash);
+    const slot = this.#store.find(
+      this.#writeCopy,
+      this.#ownKey(key, action),
+      this.#hash,
+    );
     if (slot < 0) return undefined;
     const previous = this.#decode(slot);
     this.#drop(slot);
@@ -933,26 +747,18 @@ export class Writer<K, V> implements CopyTables {
 
   clear(guard: WriteGuardImpl<K, V>): void {
     this.#checkWritable(guard, "clear the map");
-    const i32 = this.views.i32;
-    const copy = this.#writeCopy;
-    const table = readTable(i32, copy);
-    const stride = this.context.stride;
-    // Each slot is logged as removed, so that the retired copies drop it at
-    // their replay (and an abort puts it back).
-    forEachSlot(i32, this.context.format, copy, (at) => {
-      this.#links?.unlink(i32[at + 1]);
-      this.#log.log(OP_REMOVE, null, 0, i32, at);
-    });
-    clearTable(this.views, table.offset, table.mask + 1, stride);
-    i32[descriptor(copy, T_ODD)] = 0;
-    i32[descriptor(copy, T_SIZE)] = 0;
+    this.#store.clear(this.#writeCopy);
     this.#changes++;
   }
 
   delete(guard: WriteGuardImpl<K, V>, key: K): boolean {
     const action = "delete from the map";
     this.#checkWritable(guard, action);
-    const slot = this.#find(this.#ownKey(key, action), this.#hash);
+    const slot = this.#store.find(
+      this.#writeCopy,
+      this.#ownKey(key, action),
+      this.#hash,
+    );
     if (slot < 0) return false;
     this.#drop(slot);
     return true;
@@ -960,23 +766,11 @@ export class Writer<K, V> implements CopyTables {
 
   /** Takes the slot at word `at` out of the write copy. */
   #drop(at: number): void {
-    const i32 = this.views.i32;
-    const copy = this.#writeCopy;
-    const dropped = this.#dropped;
-    const stride = this.context.stride;
-    for (let word = 0; word < stride; word++) dropped[word] = i32[at + word];
-    clearSlot(i32, this.context.format, copy, at);
-    i32[descriptor(copy, T_SIZE)]--;
-    this.#links?.unlink(dropped[1]);
-    this.#log.log(OP_REMOVE, null, 0, dropped, 0);
+    this.#store.drop(this.#writeCopy, at);
     this.#changes++;
   }
 
-  /**
-   * Stores a checked key and value, in place of the slot at word `at`, or
-   * in a new slot when `at` is -1. Nothing can fail after the allocations,
-   * so a full buffer throws before anything changed.
-   */
+  /** Stores a checked key and value (see `Store.put`). */
   #put(
     key: unknown,
     value: unknown,
@@ -984,119 +778,8 @@ export class Writer<K, V> implements CopyTables {
     at: number,
     action: string,
   ): void {
-    const { format, keys, values } = this.context;
-    const added = this.#added;
-    let entry = 0;
-    const grows = at < 0 && this.#mustGrow();
-    // A growth untracks and frees many things: a stack overflow half way
-    // through would leave the copies' tables of different sizes.
-    if (grows) ensureStack();
-    if (format.inline) {
-      added.fill(0);
-      keys.storeKey(key, this.context.seed, added, 0);
-      values.storeValue(value, added, format.valueAt);
-    } else {
-      const keyWords = keys.dataWords(key);
-      const words = ENTRY_HEADER_WORDS + keyWords + values.dataWords(value);
-      if (words >= MAX_ENTRY_WORDS) {
-        throw new RangeError(
-          `Cannot ${action}: the entry would take ${
-            words * 4
-          } bytes, over the limit of ${
-            MAX_ENTRY_WORDS * 4
-          } bytes for one entry`,
-        );
-      }
-      entry = this.#heap.alloc(words, action);
-      added[0] = hash;
-      added[1] = entry;
-    }
-    if (grows) {
-      try {
-        this.#grow(action);
-      } catch (error) {
-        if (entry !== 0) this.#heap.free(entry, this.#entryWords(key, value));
-        throw error;
-      }
-    }
-    const views = this.views;
-    const i32 = views.i32;
-    if (entry !== 0) {
-      const keyWords = keys.dataWords(key);
-      i32[entry + E_HASH] = hash;
-      i32[entry + E_KEY] = keys.keyField(key);
-      i32[entry + E_VALUE_LENGTH] = values.length(value);
-      i32[entry + E_META] = entryMeta(
-        this.#entryWords(key, value),
-        this.#copies.tracking,
-      );
-      keys.write(views, entry, key);
-      values.write(views, entry + ENTRY_HEADER_WORDS + keyWords, value);
-    }
-    const copy = this.#writeCopy;
+    this.#store.put(this.#writeCopy, key, value, hash, at, action);
     this.#changes++;
-    if (at < 0) {
-      placeSlot(i32, format, copy, added, 0);
-      i32[descriptor(copy, T_SIZE)]++;
-      this.#log.log(OP_INSERT, added, 0, null, 0);
-      return;
-    }
-    const dropped = this.#dropped;
-    const stride = format.stride;
-    for (let word = 0; word < stride; word++) {
-      dropped[word] = i32[at + word];
-      i32[at + word] = added[word];
-    }
-    this.#links?.unlink(dropped[1]);
-    this.#log.log(OP_REPLACE, added, 0, dropped, 0);
-  }
-
-  /** Words of the entry of a checked key and value. */
-  #entryWords(key: unknown, value: unknown): number {
-    const { keys, values } = this.context;
-    return ENTRY_HEADER_WORDS + keys.dataWords(key) + values.dataWords(value);
-  }
-
-  /**
-   * Doubles the write copy's table (one more entry would pass its load
-   * limit). The other copies are abandoned: each next write copy is a copy
-   * of the grown table, made once the old tables are let go, so that the
-   * buffer never holds more than two tables of each size at once. The heap
-   * promises room for that copy, so that making it cannot fail.
-   */
-  #grow(action: string): void {
-    const i32 = this.views.i32;
-    const copy = this.#writeCopy;
-    const current = readTable(i32, copy);
-    const slots = current.mask + 1;
-    const grown = 2 * slots;
-    const stride = this.context.stride;
-    const heap = this.#heap;
-    const offset = heap.allocAligned(stride * grown, action);
-    try {
-      heap.promise(stride * grown, action);
-    } catch (error) {
-      heap.free(offset, stride * grown);
-      throw error;
-    }
-    const views = this.views;
-    clearTable(views, offset, grown, stride);
-    rehash(views.i32, this.context.format, current, offset, grown - 1);
-    heap.free(current.offset, stride * slots);
-    writeTable(views.i32, copy, {
-      offset,
-      mask: grown - 1,
-      size: current.size,
-    });
-    this.#copies.abandonAll();
-  }
-
-  /** Whether one more entry would take the write copy's table past its load limit. */
-  #mustGrow(): boolean {
-    const i32 = this.views.i32;
-    const copy = this.#writeCopy;
-    return i32[descriptor(copy, T_SIZE)] + 1 >
-      (i32[descriptor(copy, T_MASK)] + 1) * MAX_LOAD;
   }
 }
 
