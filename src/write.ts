@@ -9,14 +9,8 @@
  * @module
  */
 
-import {
-  isLocalReader,
-  localGuardsOn,
-  type MapContext,
-  TableIterator,
-} from "./context.ts";
+import { isLocalReader, type MapContext, TableIterator } from "./context.ts";
 import { CopySet } from "./copies.ts";
-import { DeadlockError, WaitTimeoutError } from "./errors.ts";
 import {
   H_CURRENT_COPY,
   H_WRITER_CLOSED,
@@ -36,7 +30,6 @@ import {
   runBlocking,
   slotOfId,
   type Step,
-  WaitTimedOut,
   wakeVersionWaiters,
 } from "./protocol.ts";
 import {
@@ -50,6 +43,7 @@ import { waitLimit } from "./options.ts";
 import { describe, readEntryValue } from "./storage.ts";
 import { Store } from "./store.ts";
 import { descriptor } from "./table.ts";
+import { observeWaits, refuseDeadlock, timedOut } from "./write_waits.ts";
 import type {
   PinnedVersion,
   WaitOptions,
@@ -64,33 +58,6 @@ import type {
  * short by a stack overflow could not be resumed.
  */
 const PREPARE_PROBE_FRAMES = 24;
-
-/**
- * Runs `steps`, calling `beforeWait` before each of its waits (`first`
- * for the first) and `afterWait` with the time spent once it ends (however
- * it ends).
- */
-function* observeWaits<T>(
-  steps: Generator<Step, T>,
-  beforeWait: (first: boolean) => void,
-  afterWait: (ms: number) => void,
-): Generator<Step, T> {
-  let since = NaN;
-  try {
-    for (;;) {
-      const next = steps.next();
-      if (next.done) return next.value;
-      if (next.value !== undefined) {
-        beforeWait(since !== since);
-        if (since !== since) since = performance.now();
-      }
-      yield next.value;
-    }
-  } finally {
-    steps.return(undefined as T);
-    if (since === since) afterWait(performance.now() - since);
-  }
-}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") &&
@@ -279,11 +246,20 @@ export class Writer<K, V> {
       try {
         runBlocking(
           this.context.control,
-          this.#observed(() => this.#refuseDeadlock(action)),
+          this.#observed(() =>
+            refuseDeadlock(this.context, this.#copies, action, this.#maxBytes)
+          ),
           timeoutMs,
         );
       } catch (error) {
-        throw this.#timedOut(error, action, timeoutMs);
+        throw timedOut(
+          this.context,
+          this.#copies,
+          error,
+          action,
+          timeoutMs,
+          this.#maxBytes,
+        );
       }
     }
     this.#prepared();
@@ -301,7 +277,14 @@ export class Writer<K, V> {
           timeoutMs,
         );
       } catch (error) {
-        throw this.#timedOut(error, action, timeoutMs);
+        throw timedOut(
+          this.context,
+          this.#copies,
+          error,
+          action,
+          timeoutMs,
+          this.#maxBytes,
+        );
       }
     }
     this.#prepared();
@@ -322,61 +305,6 @@ export class Writer<K, V> {
     }, (ms) => {
       this.#waitMs += ms;
     });
-  }
-
-  /**
-   * Before a blocking wait for a retired copy to come free: if guards of
-   * this thread hold every retired copy, no other thread can end the wait.
-   */
-  #refuseDeadlock(action: string): void {
-    let own = 0;
-    for (const copy of this.#copies.retired()) {
-      const guards = localGuardsOn(this.context, copy);
-      if (guards === 0) return;
-      own += guards;
-    }
-    throw new DeadlockError(
-      `Cannot ${action}: ${this.#noCopy()}, and ${own} read guard${
-        own === 1 ? "" : "s"
-      } of this thread hold${
-        own === 1 ? "s" : ""
-      } the retired ones the writer must wait for; release ${
-        own === 1 ? "it" : "them"
-      } first, or use the async variant`,
-    );
-  }
-
-  /** Why the writer must wait for a retired copy to come free. */
-  #noCopy(): string {
-    const copies = this.#copies;
-    return copies.count < copies.maxCopies
-      ? `the buffer has no room for another copy of the index (maxBytes ${this.#maxBytes})`
-      : `all ${copies.maxCopies} copies of the index (maxCopies) are taken`;
-  }
-
-  /** The ids of the handles with guards on retired copies, oldest version first. */
-  #pinningReaders(): number[] {
-    const readers: number[] = [];
-    for (const copy of this.#copies.retired()) {
-      for (const id of pinningHandles(this.context.control, copy)) {
-        if (!readers.includes(id)) readers.push(id);
-      }
-    }
-    return readers;
-  }
-
-  #timedOut(error: unknown, action: string, timeoutMs: number): unknown {
-    if (!(error instanceof WaitTimedOut)) return error;
-    const readers = this.#pinningReaders();
-    const holders = readers.length === 0
-      ? "guards that left without waking the writer"
-      : `guards of read handle${readers.length === 1 ? "" : "s"} ${
-        readers.join(", ")
-      }`;
-    return new WaitTimeoutError(
-      `Cannot ${action}: ${this.#noCopy()}, and after ${timeoutMs} ms ${holders} still hold the retired ones`,
-      readers,
-    );
   }
 
   /** The version of the last publish. */
