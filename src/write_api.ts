@@ -371,7 +371,9 @@ export interface WriteStats {
   /**
    * Copies of the index in the buffer now: the current one, the writer's,
    * and retired ones that guards still read (or that wait to be replayed or
-   * freed at the next write guard or `synchronize()`).
+   * freed at the next write guard or `synchronize()`). Right after a publish
+   * that grew the table it can be 1: the writer's next copy is made from
+   * the grown table at the next write guard or `synchronize()`.
    */
   readonly copies: number;
   /** The most copies the writer may make (the `maxCopies` option). */
@@ -652,7 +654,9 @@ export interface WriteGuard<K, V> extends Disposable, Iterable<[K, V]> {
   entries(): IterableIterator<[K, V]>;
   /**
    * Makes this guard's changes visible to read guards created from now on,
-   * all at once. Never waits for readers. Calling it again does nothing.
+   * all at once, as a new version. Never waits for readers. Calling it
+   * again does nothing, and so does publishing a guard that changed
+   * nothing: no version is made for it.
    *
    * @example
    * ```ts
