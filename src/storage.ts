@@ -90,13 +90,6 @@ export interface ValueStorage<V, E = unknown> {
   write(views: MapViews, at: number, prepared: E): void;
   read(views: MapViews, at: number, length: number): V;
   /**
-   * Whether table slots keep a copy of the value (word-sized kinds), read
-   * from the slot without a visit to the entry.
-   */
-  readonly inSlot: boolean;
-  /** Word `which` of a stored value's slot copy (kinds kept in the slot). */
-  slotWord(views: MapViews, at: number, length: number, which: 0 | 1): number;
-  /**
    * The value of the entry in the table slot at word `at`: from the slot
    * for kinds kept there, else from the entry. One method per kind, so that
    * a lookup inlines the one read it needs and knows the value's type.
@@ -140,18 +133,11 @@ export function readEntryValue<V>(
  * user code override `own`, `rawAt` and `finish`).
  */
 abstract class ValueKind<V, E> implements ValueStorage<V, E> {
-  abstract readonly inSlot: boolean;
   abstract prepare(value: unknown, action: string): E;
   abstract length(prepared: E): number;
   abstract dataWords(prepared: E): number;
   abstract write(views: MapViews, at: number, prepared: E): void;
   abstract read(views: MapViews, at: number, length: number): V;
-  abstract slotWord(
-    views: MapViews,
-    at: number,
-    length: number,
-    which: 0 | 1,
-  ): number;
   abstract readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V;
   own(prepared: E): E {
     return prepared;
@@ -173,10 +159,6 @@ abstract class ValueKind<V, E> implements ValueStorage<V, E> {
 
 /** For value kinds kept only in their entry. */
 abstract class EntryValues<V, E> extends ValueKind<V, E> {
-  readonly inSlot = false;
-  slotWord(): number {
-    return 0;
-  }
   readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V {
     return readEntryValue(views, keys, this, views.i32[at + 1]);
   }
@@ -184,7 +166,6 @@ abstract class EntryValues<V, E> extends ValueKind<V, E> {
 
 /** For value kinds of one or two words (kept in an entry, or inline in a slot). */
 abstract class SlotValues<V, E> extends ValueKind<V, E> {
-  readonly inSlot = true;
   readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V {
     return readEntryValue(views, keys, this, views.i32[at + 1]);
   }
@@ -903,9 +884,6 @@ export class NumberValues extends SlotValues<number, number> {
   read(views: MapViews, at: number): number {
     return views.f64[at >> 1];
   }
-  slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
-    return views.i32[at + which];
-  }
 }
 
 /** int32 values, kept in the entry's value-length word. */
@@ -938,14 +916,6 @@ export class Int32Values extends SlotValues<number, number> {
   read(_views: MapViews, _at: number, length: number): number {
     return length;
   }
-  slotWord(
-    _views: MapViews,
-    _at: number,
-    length: number,
-    which: 0 | 1,
-  ): number {
-    return which === 0 ? length : 0;
-  }
 }
 
 /** Boolean values, kept in the entry's value-length word. */
@@ -972,14 +942,6 @@ export class BooleanValues extends SlotValues<boolean, number> {
   write(): void {}
   read(_views: MapViews, _at: number, length: number): boolean {
     return length !== 0;
-  }
-  slotWord(
-    _views: MapViews,
-    _at: number,
-    length: number,
-    which: 0 | 1,
-  ): number {
-    return which === 0 ? length : 0;
   }
 }
 
@@ -1018,9 +980,6 @@ export class BigIntValues extends SlotValues<bigint, bigint> {
   }
   read(views: MapViews, at: number): bigint {
     return views.i64[at >> 1];
-  }
-  slotWord(views: MapViews, at: number, _length: number, which: 0 | 1): number {
-    return views.i32[at + which];
   }
 }
 

@@ -881,23 +881,6 @@ Deno.test("ByteValues.rawAt() copies the stored bytes, decoded only by finish()"
   assertEquals([...owned], [1, 2]);
 });
 
-Deno.test("ValueStorage.slotWord() gives the words a slot keeps for word-sized kinds", () => {
-  const map = views();
-  map.f64[100] = 1.5;
-  const [low, high] = bitsOf(1.5);
-  const numbers = new NumberValues();
-  assert(numbers.inSlot);
-  assertEquals(numbers.slotWord(map, 200, 1, 0), low);
-  assertEquals(numbers.slotWord(map, 200, 1, 1), high);
-  const ints = new Int32Values();
-  assert(ints.inSlot);
-  assertEquals(ints.slotWord(map, 0, -3, 0), -3);
-  assertEquals(ints.slotWord(map, 0, -3, 1), 0);
-  assert(new BooleanValues().inSlot && new BigIntValues().inSlot);
-  assert(!new StringValues().inSlot && !new JsonValues().inSlot);
-  assert(!bytesValues().inSlot);
-});
-
 Deno.test("ValueStorage.storeValue() and loadValue() round-trip inline values", () => {
   const map = views();
   const i32 = map.i32;
