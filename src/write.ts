@@ -9,7 +9,7 @@
  * @module
  */
 
-import { isLocalReader, type MapContext, TableIterator } from "./context.ts";
+import { isLocalReader, type MapContext } from "./context.ts";
 import { CopySet } from "./copies.ts";
 import {
   H_CURRENT_COPY,
@@ -18,7 +18,6 @@ import {
   S_OWNER,
   slotBase,
   T_MASK,
-  T_SIZE,
   T_VERSION,
 } from "./layout.ts";
 import {
@@ -40,8 +39,9 @@ import {
   runRegistryRecovering,
 } from "./registry.ts";
 import { waitLimit } from "./options.ts";
-import { describe, readEntryValue } from "./storage.ts";
+import { describe } from "./storage.ts";
 import { Store } from "./store.ts";
+import { WriteOps } from "./write_ops.ts";
 import { descriptor } from "./table.ts";
 import { observeWaits, refuseDeadlock, timedOut } from "./write_waits.ts";
 import type {
@@ -87,21 +87,15 @@ export class Writer<K, V> {
   readonly context: MapContext<K, V>;
   readonly views: MapViews;
   /** The tables, entries and logs this writer changes. */
-  readonly #store: Store<K, V>;
+  readonly store: Store<K, V>;
   readonly #maxBytes: number;
   readonly #copies: CopySet;
   /** The copy readers cannot see, while one is prepared (else -1). */
   #writeCopy: number;
   #guard: WriteGuardImpl<K, V> | null = null;
   #opening = false;
-  /**
-   * How many user callbacks (codecs, `replace` updates) are running inside
-   * operations of the live guard. A depth, not a flag: a callback that
-   * reads, or nests another callback, must not turn the refusal off.
-   */
-  #callbacks = 0;
-  /** Counts changes, so that an iterator can tell the table changed under it. */
-  #changes = 0;
+  /** What the live guard does to the write copy. */
+  readonly ops: WriteOps<K, V>;
   /** Times the writer waited for a copy to come free, and for how long (ms). */
   #waits = 0;
   #waitMs = 0;
@@ -117,17 +111,18 @@ export class Writer<K, V> {
     this.context = context;
     this.views = views;
     this.#maxBytes = maxBytes;
-    this.#store = new Store(context, views, heapStart, maxBytes);
+    this.store = new Store(context, views, heapStart, maxBytes);
+    this.ops = new WriteOps(this);
     const current = views.i32[H_CURRENT_COPY];
     this.#writeCopy = current ^ 1;
     this.#copies = new CopySet(
       context.control,
-      this.#store,
+      this.store,
       maxCopies,
       current,
       this.#writeCopy,
     );
-    this.#store.copies = this.#copies;
+    this.store.copies = this.#copies;
   }
 
   // ------------------------------------------------------------ guards
@@ -293,7 +288,7 @@ export class Writer<K, V> {
   /** After `CopySet.prepare`: writes go to its copy; logs no copy needs go. */
   #prepared(): void {
     this.#writeCopy = this.#copies.write;
-    this.#store.dropReplayedLogs();
+    this.store.dropReplayedLogs();
   }
 
   /** `CopySet.prepare`, with its waits counted into the stats. */
@@ -305,6 +300,11 @@ export class Writer<K, V> {
     }, (ms) => {
       this.#waitMs += ms;
     });
+  }
+
+  /** The copy the live guard writes (-1 while none is prepared). */
+  get writeCopy(): number {
+    return this.#writeCopy;
   }
 
   /** The version of the last publish. */
@@ -327,7 +327,7 @@ export class Writer<K, V> {
         heldMs: now - copies.retiredAt(copy),
       });
     }
-    const heap = this.#store.heap;
+    const heap = this.store.heap;
     return {
       version: copies.version,
       copies: copies.count,
@@ -340,7 +340,7 @@ export class Writer<K, V> {
       waitMs: this.#waitMs,
       clones: copies.clones,
       replays: copies.replays,
-      loggedOperations: this.#store.logged,
+      loggedOperations: this.store.logged,
     };
   }
 
@@ -403,7 +403,7 @@ export class Writer<K, V> {
   publish(guard: WriteGuardImpl<K, V>, timeoutMs = REGISTRY_WAIT_MS): void {
     if (this.#guard !== guard) return;
     this.#checkWritable(guard, "publish the write guard");
-    if (this.#store.logEmpty) { // nothing changed: no version to publish
+    if (this.store.logEmpty) { // nothing changed: no version to publish
       this.#guard = null;
       return;
     }
@@ -424,10 +424,10 @@ export class Writer<K, V> {
       timeoutMs,
     );
     this.#guard = null;
-    this.#store.published(copies.version);
+    this.store.published(copies.version);
     this.#writeCopy = -1;
     if (copies.published(grew) >= 0) this.#prepared();
-    this.#store.boundLogs();
+    this.store.boundLogs();
   }
 
   abort(guard: WriteGuardImpl<K, V>): void {
@@ -441,8 +441,8 @@ export class Writer<K, V> {
     }
     this.#checkWritable(guard, "abort the write guard");
     ensureStack();
-    this.#store.undo(this.#writeCopy);
-    this.#changes++;
+    this.store.undo(this.#writeCopy);
+    this.ops.changed();
     this.#guard = null;
   }
 
@@ -466,7 +466,8 @@ export class Writer<K, V> {
 
   // ------------------------------------------------------------ operations
 
-  #checkUsable(guard: WriteGuardImpl<K, V>, action: string): void {
+  /** Throws unless `guard` is the live write guard. */
+  checkUsable(guard: WriteGuardImpl<K, V>, action: string): void {
     if (this.#guard !== guard) {
       throw new TypeError(
         `Cannot ${action}: the write guard was ${
@@ -476,238 +477,10 @@ export class Writer<K, V> {
     }
   }
 
-  /** Like `#checkUsable`, and also refuses changes from inside a callback. */
+  /** Like `checkUsable`, and also refuses changes from inside a callback. */
   #checkWritable(guard: WriteGuardImpl<K, V>, action: string): void {
-    this.#checkUsable(guard, action);
-    if (this.#callbacks !== 0) {
-      throw new TypeError(
-        `Cannot ${action}: the write guard is busy running a codec or a replace() update`,
-      );
-    }
-  }
-
-  /**
-   * The key codec's checked form of `key`, in memory of the map's own. This
-   * and the two below run user code (codecs, a `replace` update) with
-   * changes to the guard refused.
-   */
-  #prepareKey(key: K, action: string): unknown {
-    this.#callbacks++;
-    try {
-      const keys = this.context.keys;
-      return keys.own(keys.prepare(key, action));
-    } finally {
-      this.#callbacks--;
-    }
-  }
-
-  /** The value codec's checked form of `value`, or of `update(value)`. */
-  #prepareValue(
-    value: V,
-    action: string,
-    update?: (previous: V) => V,
-  ): unknown {
-    this.#callbacks++;
-    try {
-      const values = this.context.values;
-      return values.own(
-        values.prepare(update === undefined ? value : update(value), action),
-      );
-    } finally {
-      this.#callbacks--;
-    }
-  }
-
-  /** Decodes the value of the write copy's slot at word `at`. */
-  #decode(at: number): V {
-    const { format, keys, values } = this.context;
-    if (format.inline) return values.loadValue(this.views, at + format.valueAt);
-    this.#callbacks++;
-    try {
-      return readEntryValue(this.views, keys, values, this.views.i32[at + 1]);
-    } finally {
-      this.#callbacks--;
-    }
-  }
-
-  /** The hash of the key `#ownKey` last returned. */
-  #hash = 0;
-
-  /**
-   * The checked form of `key`, owned by the map; its hash is left in
-   * `#hash`. User code runs here and in the decodes below, with changes
-   * refused, so none of it can end the guard: the checks made when an
-   * operation starts still hold when it changes the table.
-   */
-  #ownKey(key: K, action: string): unknown {
-    const prepared = this.#prepareKey(key, action);
-    this.#hash = this.context.keys.hash(prepared, this.context.seed);
-    return prepared;
-  }
-
-  get(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
-    const action = "read the write guard";
-    this.#checkUsable(guard, action);
-    const slot = this.#store.find(
-      this.#writeCopy,
-      this.#ownKey(key, action),
-      this.#hash,
-    );
-    if (slot < 0) return undefined;
-    return this.#decode(slot);
-  }
-
-  has(guard: WriteGuardImpl<K, V>, key: K): boolean {
-    const action = "read the write guard";
-    this.#checkUsable(guard, action);
-    return this.#store.find(
-      this.#writeCopy,
-      this.#ownKey(key, action),
-      this.#hash,
-    ) >= 0;
-  }
-
-  size(guard: WriteGuardImpl<K, V>): number {
-    this.#checkUsable(guard, "read the write guard");
-    return this.views.i32[descriptor(this.#writeCopy, T_SIZE)];
-  }
-
-  iterate(
-    guard: WriteGuardImpl<K, V>,
-    mode: "keys" | "values" | "entries",
-  ): IterableIterator<unknown> {
-    const action = "iterate the write guard";
-    this.#checkUsable(guard, action);
-    const changes = this.#changes;
-    const entries = new TableIterator(
-      this.views,
-      this.#writeCopy,
-      this.context,
-      mode,
-      () => {
-        this.#checkUsable(guard, action);
-        if (this.#changes !== changes) {
-          throw new TypeError(
-            `Cannot ${action}: the guard changed the map during the iteration`,
-          );
-        }
-      },
-    );
-    // Each step decodes with user codecs: changes are refused meanwhile.
-    const step = (): IteratorResult<unknown, undefined> => {
-      this.#callbacks++;
-      try {
-        return entries.next();
-      } finally {
-        this.#callbacks--;
-      }
-    };
-    return {
-      next: step,
-      [Symbol.iterator]() {
-        return this;
-      },
-    };
-  }
-
-  insert(guard: WriteGuardImpl<K, V>, key: K, value: V): V | undefined {
-    const action = "insert into the map";
-    this.#checkWritable(guard, action);
-    const prepared = this.#ownKey(key, action);
-    const hash = this.#hash;
-    const preparedValue = this.#prepareValue(value, action);
-    const slot = this.#store.find(this.#writeCopy, prepared, hash);
-    const previous = slot < 0 ? undefined : this.#decode(slot);
-    this.#put(prepared, preparedValue, hash, slot, action);
-    return previous;
-  }
-
-  set(guard: WriteGuardImpl<K, V>, key: K, value: V): void {
-    const action = "set an entry of the map";
-    this.#checkWritable(guard, action);
-    const prepared = this.#ownKey(key, action);
-    const hash = this.#hash;
-    const preparedValue = this.#prepareValue(value, action);
-    this.#put(
-      prepared,
-      preparedValue,
-      hash,
-      this.#store.find(this.#writeCopy, prepared, hash),
-      action,
-    );
-  }
-
-  replace(
-    guard: WriteGuardImpl<K, V>,
-    key: K,
-    update: (previous: V) => V,
-  ): V | undefined {
-    const action = "replace in the map";
-    this.#checkWritable(guard, action);
-    if (typeof update !== "function") {
-      throw new TypeError(
-        `Cannot ${action}: update must be a function, got ${typeof update}`,
-      );
-    }
-    const prepared = this.#ownKey(key, action);
-    const hash = this.#hash;
-    const slot = this.#store.find(this.#writeCopy, prepared, hash);
-    if (slot < 0) return undefined;
-    const previous = this.#decode(slot);
-    const preparedValue = this.#prepareValue(previous, action, update);
-    this.#put(prepared, preparedValue, hash, slot, action);
-    return previous;
-  }
-
-  remove(guard: WriteGuardImpl<K, V>, key: K): V | undefined {
-    const action = "remove from the map";
-    this.#checkWritable(guard, action);
-    const slot = this.#store.find(
-      this.#writeCopy,
-      this.#ownKey(key, action),
-      this.#hash,
-    );
-    if (slot < 0) return undefined;
-    const previous = this.#decode(slot);
-    this.#drop(slot);
-    return previous;
-  }
-
-  clear(guard: WriteGuardImpl<K, V>): void {
-    this.#checkWritable(guard, "clear the map");
-    this.#store.clear(this.#writeCopy);
-    this.#changes++;
-  }
-
-  delete(guard: WriteGuardImpl<K, V>, key: K): boolean {
-    const action = "delete from the map";
-    this.#checkWritable(guard, action);
-    const slot = this.#store.find(
-      this.#writeCopy,
-      this.#ownKey(key, action),
-      this.#hash,
-    );
-    if (slot < 0) return false;
-    this.#drop(slot);
-    return true;
-  }
-
-  /** Takes the slot at word `at` out of the write copy. */
-  #drop(at: number): void {
-    this.#store.drop(this.#writeCopy, at);
-    this.#changes++;
-  }
-
-  /** Stores a checked key and value (see `Store.put`). */
-  #put(
-    key: unknown,
-    value: unknown,
-    hash: number,
-    at: number,
-    action: string,
-  ): void {
-    this.#store.put(this.#writeCopy, key, value, hash, at, action);
-    this.#changes++;
+    this.checkUsable(guard, action);
+    this.ops.refuseInCallback(action);
   }
 }
 
@@ -722,41 +495,43 @@ export class WriteGuardImpl<K, V> implements WriteGuard<K, V> {
   }
 
   insert(key: K, value: V): V | undefined {
-    return this.#writer.insert(this, key, value);
+    return this.#writer.ops.insert(this, key, value);
   }
   set(key: K, value: V): this {
-    this.#writer.set(this, key, value);
+    this.#writer.ops.set(this, key, value);
     return this;
   }
   replace(key: K, update: (previous: V) => V): V | undefined {
-    return this.#writer.replace(this, key, update);
+    return this.#writer.ops.replace(this, key, update);
   }
   remove(key: K): V | undefined {
-    return this.#writer.remove(this, key);
+    return this.#writer.ops.remove(this, key);
   }
   delete(key: K): boolean {
-    return this.#writer.delete(this, key);
+    return this.#writer.ops.delete(this, key);
   }
   clear(): void {
-    this.#writer.clear(this);
+    this.#writer.ops.clear(this);
   }
   get(key: K): V | undefined {
-    return this.#writer.get(this, key);
+    return this.#writer.ops.get(this, key);
   }
   has(key: K): boolean {
-    return this.#writer.has(this, key);
+    return this.#writer.ops.has(this, key);
   }
   get size(): number {
-    return this.#writer.size(this);
+    return this.#writer.ops.size(this);
   }
   keys(): IterableIterator<K> {
-    return this.#writer.iterate(this, "keys") as IterableIterator<K>;
+    return this.#writer.ops.iterate(this, "keys") as IterableIterator<K>;
   }
   values(): IterableIterator<V> {
-    return this.#writer.iterate(this, "values") as IterableIterator<V>;
+    return this.#writer.ops.iterate(this, "values") as IterableIterator<V>;
   }
   entries(): IterableIterator<[K, V]> {
-    return this.#writer.iterate(this, "entries") as IterableIterator<[K, V]>;
+    return this.#writer.ops.iterate(this, "entries") as IterableIterator<
+      [K, V]
+    >;
   }
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.entries();
