@@ -101,8 +101,15 @@ async function visible(path: string, route: Route | undefined) {
   const same = () =>
     read.get(path)?.upstream === route?.upstream &&
     read.has(path) === (route !== undefined);
-  for (let i = 0; i < 100 && !same(); i++) {
-    await read.changed(read.version, { timeoutMs: 2_000 }).catch(() => {});
+  const deadline = performance.now() + 2_000;
+  while (!same()) {
+    const timeoutMs = deadline - performance.now();
+    if (timeoutMs <= 0) break;
+    try {
+      await read.changed(read.version, { timeoutMs });
+    } catch {
+      break; // out of time (or the handle closed)
+    }
   }
   return same();
 }

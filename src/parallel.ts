@@ -41,6 +41,11 @@ import {
   type ReadToken,
   type WriteHandle,
 } from "../mod.ts";
+import {
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_COPIES,
+  DEFAULT_MAX_READERS,
+} from "./create.ts";
 
 /**
  * Options of {@linkcode openParallel}: the map's options, which every
@@ -154,12 +159,12 @@ interface Description {
   seed: number | null;
 }
 
-/** The documented defaults of `create()`'s options. */
+/** The defaults of `create()`'s options (its own constants). */
 const DEFAULTS = {
   capacity: 0,
-  maxReaders: 256,
-  maxBytes: 4 * 1024 ** 3,
-  maxCopies: 8,
+  maxReaders: DEFAULT_MAX_READERS,
+  maxBytes: DEFAULT_MAX_BYTES,
+  maxCopies: DEFAULT_MAX_COPIES,
 } as const;
 
 /** The fields of a description, in the order a mismatch is reported. */
@@ -442,6 +447,40 @@ function isMessage(data: unknown): data is Message {
       message.kind === "failed");
 }
 
+/** Whether `value` is a description: every compared option, of its type. */
+function isDescription(value: unknown): value is Description {
+  if (typeof value !== "object" || value === null) return false;
+  const given = value as Record<string, unknown>;
+  return COMPARED.every((field) =>
+    field === "key" || field === "value"
+      ? typeof given[field] === "string"
+      : field === "seed"
+      ? given[field] === null || typeof given[field] === "number"
+      : typeof given[field] === "number"
+  );
+}
+
+/**
+ * Whether a message of this protocol has every field this module reads:
+ * one that lacks some (a bug elsewhere, or a stray sender on the channel)
+ * is ignored, never thrown from the channel's handler, where it would end
+ * the isolate.
+ */
+function isWellFormed(message: Message): boolean {
+  switch (message.kind) {
+    case "ballot":
+      return true; // its probe is checked where it matters
+    case "map":
+      return (message.to === null || typeof message.to === "string") &&
+        typeof message.mapId === "string" && isDescription(message.options);
+    case "failed":
+      return isDescription(message.options) &&
+        typeof message.error === "object" && message.error !== null &&
+        typeof message.error.name === "string" &&
+        typeof message.error.message === "string";
+  }
+}
+
 /** An error like `error`, rebuilt from its name and message. */
 function rebuild(error: { name: string; message: string }): Error {
   const kinds: Record<string, ErrorConstructor> = { TypeError, RangeError };
@@ -612,13 +651,19 @@ class Joiner<K, V> {
     }
     if (!isMessage(data) || data.from === this.#id) return;
     if (data.protocol !== PROTOCOL) {
-      if (!this.#done) {
+      if (this.#held !== undefined) {
+        // Answer another version's ballot all the same: hearing this
+        // protocol, it refuses to join, rather than hear nothing and make
+        // a second map.
+        if (data.kind === "ballot") this.#answerLater(data);
+      } else if (!this.#done) {
         this.#fail(fail(
           `another version of @x/flashmap/parallel (protocol ${data.protocol}, this one speaks ${PROTOCOL}) uses the name "${this.#name}"`,
         ));
       }
       return;
     }
+    if (!isWellFormed(data)) return;
     if (this.#held !== undefined) {
       this.#answerLater(data);
     } else if (!this.#done) {

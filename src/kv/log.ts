@@ -50,6 +50,8 @@ export interface LoggedBatch {
   sequence: number;
   /** The writer's clock when it committed. */
   at: number;
+  /** The versionstamp of its commit (its log entry's). */
+  versionstamp: string;
   /** Its operations. */
   ops: LogOp[];
 }
@@ -188,7 +190,12 @@ export async function readLog(
     if (!isChunk(entry.value)) return undefined;
     if (current === undefined) {
       if (sequence !== expected || index !== 0) return undefined;
-      current = { sequence, at: entry.value.at, ops: [] };
+      current = {
+        sequence,
+        at: entry.value.at,
+        versionstamp: entry.versionstamp,
+        ops: [],
+      };
       chunks = entry.value.chunks;
       chunk = 0;
     } else if (sequence !== expected || index !== chunk) {

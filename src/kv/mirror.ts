@@ -39,6 +39,11 @@ export const DEFAULT_RESCAN_MS = 60_000;
 export const DEFAULT_MAX_BACKOFF_MS = 10_000;
 /** Batches a mirror reads from the log at once; further behind, it lists. */
 export const MAX_CATCH_UP = 10_000;
+/**
+ * Listings in a row a resync makes while batches commit during each and
+ * the log cannot replay them, before it fails (and is retried later).
+ */
+const MAX_LISTINGS = 3;
 /** The longest delay `setTimeout` takes. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -279,8 +284,10 @@ export interface KvMirror<K, V> extends AsyncDisposable {
    * @param options A signal and a timeout.
    * @returns The map version that first shows it.
    * @throws {WaitTimeoutError} When `timeoutMs` runs out.
-   * @throws {TypeError} When the mirror is closed before (or while waiting).
-   * @throws {RangeError} When `sequence` is not a non-negative integer.
+   * @throws {TypeError} When the mirror is closed before (or while
+   * waiting), or an option has the wrong type.
+   * @throws {RangeError} When `sequence` is not a non-negative integer, or
+   * `timeoutMs` is not a number from 0.
    *
    * @example
    * ```ts
@@ -359,6 +366,43 @@ function checkMs(name: string, value: unknown, min: number): number {
     );
   }
   return value;
+}
+
+/** `waitFor()`'s options, checked as `changed()` checks its own. */
+function checkWaitOptions(
+  options: unknown,
+  action: string,
+): { signal?: AbortSignal; timeoutMs?: number } {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot ${action}: options must be an object, got ${describe(options)}`,
+    );
+  }
+  const { signal, timeoutMs } = options as WaitForOptions;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `Cannot ${action}: signal must be an AbortSignal, got ${
+        describe(signal)
+      }`,
+    );
+  }
+  if (timeoutMs !== undefined) {
+    if (typeof timeoutMs !== "number") {
+      throw new TypeError(
+        `Cannot ${action}: timeoutMs must be a number of milliseconds, got ${
+          describe(timeoutMs)
+        }`,
+      );
+    }
+    if (!(timeoutMs >= 0)) {
+      throw new RangeError(
+        `Cannot ${action}: timeoutMs must be a number of milliseconds from 0, got ${
+          describe(timeoutMs)
+        }`,
+      );
+    }
+  }
+  return { signal, timeoutMs };
 }
 
 /** The codec the map behind `into` uses for `role`, checked against `given`. */
@@ -476,6 +520,15 @@ class Mirror<K, V> implements KvMirror<K, V> {
         1,
       ),
     );
+    for (const flag of ["watch", "skipUnmappable"] as const) {
+      if (options[flag] !== undefined && typeof options[flag] !== "boolean") {
+        throw new TypeError(
+          `Cannot mirror the prefix: ${flag} must be a boolean, got ${
+            describe(options[flag])
+          }`,
+        );
+      }
+    }
     this.#watch = (options.watch ?? true) && typeof kv.watch === "function";
     this.#skipUnmappable = options.skipUnmappable ?? false;
     if (
@@ -563,6 +616,12 @@ class Mirror<K, V> implements KvMirror<K, V> {
         ),
       );
     }
+    let checked: { signal?: AbortSignal; timeoutMs?: number };
+    try {
+      checked = checkWaitOptions(options, `wait for sequence ${sequence}`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#applied >= sequence) return Promise.resolve(this.#version);
     if (this.#closed) {
       return Promise.reject(
@@ -571,7 +630,7 @@ class Mirror<K, V> implements KvMirror<K, V> {
         ),
       );
     }
-    const { signal, timeoutMs } = options;
+    const { signal, timeoutMs } = checked;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<number>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -606,7 +665,7 @@ class Mirror<K, V> implements KvMirror<K, V> {
               [],
             ),
           );
-        }, Math.min(MAX_TIMER_MS, Math.max(0, timeoutMs)));
+        }, Math.min(MAX_TIMER_MS, timeoutMs));
       }
       this.#wake();
     });
@@ -767,16 +826,19 @@ class Mirror<K, V> implements KvMirror<K, V> {
       guard.set(key, value);
       return "set";
     } catch (error) {
-      if (
-        error instanceof BufferFullError ||
-        !(error instanceof TypeError || error instanceof RangeError)
-      ) throw error;
+      // A full map is no fault of the value: the check fails and is retried.
+      // Anything else the codec throws (a codec of your own may throw a
+      // plain Error) refuses this value only, or the mirror would be stuck
+      // on it for good.
+      if (error instanceof BufferFullError) throw error;
       guard.delete(key);
       this.#unmappable(
         new TypeError(
           `Cannot mirror key ${
             showKey(this.#keys.data(part))
-          }: the value codec "${this.#value.name}" refuses its value: ${error.message}`,
+          }: the value codec "${this.#value.name}" refuses its value: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
           { cause: error },
         ),
         strict,
@@ -833,87 +895,124 @@ class Mirror<K, V> implements KvMirror<K, V> {
   async #sync(strict: boolean, first: boolean): Promise<void> {
     this.#lastRescanAt = Date.now();
     this.#forceRescan = false;
-    const before = await readSequence(this.#kv, this.#keys);
     const guard = await this.#write.guardAsync();
     let changed = first;
     try {
-      const depth = this.#keys.prefix.length + 1;
-      const seen = new Set<string>();
-      await retryLocked(async () => {
-        for await (
-          const entry of this.#kv.list({ prefix: this.#keys.prefix }, {
-            batchSize: 1000,
-          })
-        ) {
-          if (entry.key.length !== depth) {
-            this.#unmappable(
-              new TypeError(
-                `Cannot mirror key ${showKey(entry.key)}: it is ${
-                  entry.key.length - depth + 1
-                } parts below the prefix ${
-                  showKey(this.#keys.prefix)
-                }, and a map key is one part`,
-              ),
-              strict,
+      for (let listing = 1;; listing++) {
+        const before = await readSequence(this.#kv, this.#keys);
+        const listed = await this.#list(guard, strict);
+        if (listed.changed) changed = true;
+        const after = await readSequence(this.#kv, this.#keys);
+        let sequence = before.sequence;
+        let last: LoggedBatch | undefined;
+        if (after.sequence > before.sequence) {
+          const batches = after.sequence - before.sequence <= MAX_CATCH_UP
+            ? await readLog(
+              this.#kv,
+              this.#keys,
+              before.sequence + 1,
+              after.sequence,
+            )
+            : undefined;
+          if (batches === undefined) {
+            // Batches committed while it listed, and the log cannot replay
+            // them: the listing may hold part of one. List again.
+            if (listing < MAX_LISTINGS) continue;
+            throw new Error(
+              `Cannot ${MIRROR}: ${MAX_LISTINGS} listings in a row met batches (${
+                before.sequence + 1
+              } to ${after.sequence}) that committed while it listed and that the log no longer holds (retentionMs shorter than a listing, or more than ${MAX_CATCH_UP} batches during one)`,
             );
-            continue;
           }
-          const part = entry.key[depth - 1];
-          const key = this.#keyOf(part, strict);
-          if (key === undefined) continue;
-          const done = this.#setValue(
-            guard,
-            key,
-            part,
-            entry.value,
-            strict,
-            true,
-          );
-          if (done !== "refused") {
-            seen.add(partId(this.#mapper.toPart(key, MIRROR)));
-          }
-          if (done !== "same") changed = true;
-        }
-      });
-      const gone = [];
-      for (const key of guard.keys()) {
-        if (!seen.has(partId(this.#mapper.toPart(key, MIRROR)))) gone.push(key);
-      }
-      for (const key of gone) guard.delete(key);
-      if (gone.length > 0) changed = true;
-      const after = await readSequence(this.#kv, this.#keys);
-      let sequence = before.sequence;
-      let last: LoggedBatch | undefined;
-      if (after.sequence > before.sequence) {
-        const batches = after.sequence - before.sequence <= MAX_CATCH_UP
-          ? await readLog(
-            this.#kv,
-            this.#keys,
-            before.sequence + 1,
-            after.sequence,
-          )
-          : undefined;
-        if (batches !== undefined && batches.length > 0) {
           for (const batch of batches) {
-            for (const op of batch.ops) this.#applyOp(guard, op, strict);
+            for (const op of batch.ops) {
+              // The listing saw a later write of the key than this batch's
+              // (a plain kv.set): the batch must not undo it.
+              const seenAt = listed.stamps.get(partId(op[0]));
+              if (seenAt !== undefined && seenAt > batch.versionstamp) continue;
+              this.#applyOp(guard, op, strict);
+            }
           }
           sequence = after.sequence;
           last = batches[batches.length - 1];
           changed = true;
+        } else if (after.sequence < before.sequence) {
+          // The store went back while we listed (a restore?): list again soon.
+          sequence = after.sequence;
+          this.#forceRescan = true;
         }
-      } else if (after.sequence < before.sequence) {
-        // The store went back while we listed (a restore?): list again soon.
-        sequence = after.sequence;
-        this.#forceRescan = true;
+        if (changed) this.#published(guard);
+        else guard.abort();
+        this.#applied = sequence;
+        if (last !== undefined) this.#commitLagMs = this.#appliedAt - last.at;
+        if (!first) this.#resyncs++;
+        return;
       }
-      if (changed) this.#published(guard);
-      else guard.abort();
-      this.#applied = sequence;
-      if (last !== undefined) this.#commitLagMs = this.#appliedAt - last.at;
-      if (!first) this.#resyncs++;
     } finally {
       if (!guard.published && !guard.aborted) guard.abort();
     }
+  }
+
+  /**
+   * Lists the prefix into `guard`: sets what differs and deletes what is
+   * gone. Returns whether it changed anything, and the versionstamp of each
+   * key part it listed.
+   */
+  async #list(
+    guard: WriteGuard<K, V>,
+    strict: boolean,
+  ): Promise<{ changed: boolean; stamps: Map<string, string> }> {
+    const depth = this.#keys.prefix.length + 1;
+    let changed = false;
+    let seen = new Set<string>();
+    let stamps = new Map<string, string>();
+    await retryLocked(async () => {
+      // A retry lists from the start: what a failed try saw may be gone.
+      seen = new Set();
+      stamps = new Map();
+      for await (
+        const entry of this.#kv.list({ prefix: this.#keys.prefix }, {
+          batchSize: 1000,
+        })
+      ) {
+        if (entry.key.length !== depth) {
+          this.#unmappable(
+            new TypeError(
+              `Cannot mirror key ${showKey(entry.key)}: it is ${
+                entry.key.length - depth + 1
+              } parts below the prefix ${
+                showKey(this.#keys.prefix)
+              }, and a map key is one part`,
+            ),
+            strict,
+          );
+          continue;
+        }
+        const part = entry.key[depth - 1];
+        stamps.set(partId(part), entry.versionstamp);
+        const key = this.#keyOf(part, strict);
+        if (key === undefined) continue;
+        const done = this.#setValue(
+          guard,
+          key,
+          part,
+          entry.value,
+          strict,
+          true,
+        );
+        if (done !== "refused") {
+          seen.add(partId(this.#mapper.toPart(key, MIRROR)));
+        }
+        if (done !== "same") changed = true;
+      }
+    });
+    const gone = [];
+    for (const key of guard.keys()) {
+      if (!seen.has(partId(this.#mapper.toPart(key, MIRROR)))) gone.push(key);
+    }
+    for (const key of gone) guard.delete(key);
+    if (gone.length > 0) changed = true;
+    return { changed, stamps };
   }
 
   /** Watches the sequence key and wakes the loop when it moves. */
@@ -992,7 +1091,8 @@ class Mirror<K, V> implements KvMirror<K, V> {
  * @returns The running mirror, after its first version is published.
  * @throws {TypeError} For a bad prefix or option, codecs that do not agree
  * with `into`, a key or value under the prefix that cannot be mapped (unless
- * `skipUnmappable`), or a KV error during the bootstrap.
+ * `skipUnmappable`; a key part out of the codec's range is a `RangeError`),
+ * or a KV error during the bootstrap.
  * @throws {RangeError} For an option out of range.
  *
  * @example Flags read by workers

@@ -266,9 +266,11 @@ function tooLarge(error: unknown): Error | undefined {
  * sequence again and retries; when SQLite answers `database is locked`, it
  * retries after a short random wait. Batches from any number of writers,
  * in any number of processes, thus get consecutive numbers in commit order,
- * and none is lost. The marker makes a retry after an answer that never
- * came (the first try committed after all) find its batch instead of
- * writing it twice.
+ * and none is lost. The marker makes a retry after a commit that failed
+ * with the lock error yet went through find its batch instead of writing
+ * it twice. Any other error of a commit is rethrown, not retried: the
+ * batch may or may not have been written (a network error, over KV
+ * Connect).
  *
  * Values are stored in KV as they are (structured clone), so plain
  * `kv.get` and `kv.list` read them. `fn` runs once; retries reuse its batch.
@@ -313,10 +315,27 @@ export async function kvWrite<K = KvKeyPart, V = unknown>(
   fn: (batch: KvBatch<K, V>) => unknown,
   options: KvWriteOptions<K, V> = {},
 ): Promise<KvWriteResult> {
+  if (
+    typeof kv !== "object" || kv === null || typeof kv.get !== "function" ||
+    typeof kv.atomic !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot write the batch: kv must be a Deno.Kv (get, atomic), got ${
+        describe(kv)
+      }`,
+    );
+  }
   const keys = new LogKeys(checkPrefix(prefix, WRITE));
   if (typeof fn !== "function") {
     throw new TypeError(
       `Cannot write the batch: fn must be a function, got ${describe(fn)}`,
+    );
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot write the batch: options must be an object, got ${
+        describe(options)
+      }`,
     );
   }
   const retentionMs = checkNumber(
@@ -332,6 +351,13 @@ export async function kvWrite<K = KvKeyPart, V = unknown>(
     false,
   );
   const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `Cannot write the batch: signal must be an AbortSignal, got ${
+        describe(signal)
+      }`,
+    );
+  }
   const mapper = partMapper(options.key, options.keyPart, WRITE);
   const batch = new Batch<K, V>(
     (key, action) => mapper.toPart(key, action),

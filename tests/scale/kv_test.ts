@@ -461,11 +461,12 @@ Deno.test("mirrorKv() picks up plain kv.set and kv.delete with rescanMs and resc
       assertEquals(mapped(mirror.read), [["plain", "2"]]);
       assertGreaterOrEqual(mirror.status().resyncs, 1);
 
-      // A rescan publishes only when something changed.
+      // A rescan publishes only when something changed. (A rescan that
+      // rescanMs made due may run just before the one asked for.)
       const before = mirror.status();
       const after = await mirror.rescan();
       assertEquals(after.version, before.version);
-      assertEquals(after.resyncs, before.resyncs + 1);
+      assertGreaterOrEqual(after.resyncs, before.resyncs + 1);
     } finally {
       await mirror.close();
       kv.close();
@@ -879,15 +880,20 @@ Deno.test("mirrorKv() keeps serving the last good map while KV fails, backs off,
     flaky.down = true;
     await kvWrite(kv, PREFIX, (batch) => batch.set("a", "2"));
     await assertRejects(() => mirror.refresh(), Error, "connection refused");
-    for (let i = 0; i < 200 && mirror.status().consecutiveErrors < 3; i++) {
+    const firstFailure = performance.now();
+    for (let i = 0; i < 500 && mirror.status().consecutiveErrors < 5; i++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const failing = mirror.status();
-    assertGreaterOrEqual(failing.consecutiveErrors, 3);
+    assertGreaterOrEqual(failing.consecutiveErrors, 5);
     assertEquals(failing.lastError?.message, "connection refused");
     assertEquals(mirror.read.get("a"), "1"); // the last good map
-    // Backing off: far fewer checks than one per pollMs.
-    assert(failing.polls < 200, `${failing.polls} polls`);
+    // Backing off: after failure n the loop waits at least half of
+    // min(maxBackoffMs, pollMs * 2^n), so failures 2 to 5 came no sooner
+    // than 5 + 10 + 20 + 20 ms after the first (checking every pollMs, it
+    // would be 20 ms). A lower bound: a slow machine only adds to it.
+    const elapsed = performance.now() - firstFailure;
+    assertGreaterOrEqual(elapsed, 50, `${elapsed} ms for 4 failures`);
 
     flaky.down = false;
     const recovered = await mirror.refresh();
@@ -1001,6 +1007,330 @@ Deno.test("KvMirror.waitFor() times out, aborts, and rejects once the mirror is 
     await assertRejects(() => mirror.refresh(), TypeError, "it is closed");
     assertEquals(mirror.status().closed, true);
     assertEquals(mirror.read.closed, true);
+  } finally {
+    kv.close();
+  }
+});
+
+/**
+ * A KV around a real one whose `list()` of the data prefix runs `hook.run`
+ * once, after it has read `hook.after` entries and before it reads more
+ * (one per round trip, so that what the hook writes shows in the rest of
+ * the listing), and then throws `hook.fail` if there is one (every
+ * listing, with `hook.keep`). While `hideLog` is true,
+ * the change log reads as empty (its entries expired).
+ */
+class HookedKv implements KvLike {
+  hook:
+    | { after: number; run: () => Promise<void>; fail?: Error; keep?: boolean }
+    | undefined;
+  hideLog = false;
+  readonly #kv: Deno.Kv;
+
+  constructor(kv: Deno.Kv) {
+    this.#kv = kv;
+  }
+
+  get(key: KvKey) {
+    return this.#kv.get(key as Deno.KvKey);
+  }
+
+  atomic(): KvAtomic {
+    return this.#kv.atomic() as unknown as KvAtomic;
+  }
+
+  list(selector: KvListSelector, options?: { batchSize?: number }) {
+    const kv = this.#kv;
+    if (!("prefix" in selector)) {
+      const hidden = this.hideLog;
+      return (async function* () {
+        if (!hidden) yield* kv.list(selector as Deno.KvListSelector, options);
+      })();
+    }
+    const hook = this.hook;
+    if (!hook?.keep) this.hook = undefined;
+    if (hook === undefined) {
+      return kv.list(selector as Deno.KvListSelector, options);
+    }
+    return (async function* () {
+      const entries = kv.list(selector as Deno.KvListSelector, {
+        batchSize: 1,
+      });
+      for (let yielded = 0;; yielded++) {
+        if (yielded === hook.after) {
+          await hook.run();
+          if (hook.fail) throw hook.fail;
+        }
+        const next = await entries.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    })();
+  }
+}
+
+Deno.test("a resync keeps a plain kv.set that came after a batch committed during the listing", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await kvWrite(kv, PREFIX, (batch) => batch.set("a", "1"));
+    const hooked = new HookedKv(kv);
+    await using mirror = await mirrorKv(hooked, PREFIX, {
+      watch: false,
+      pollMs: 3_600_000,
+      rescanMs: 0,
+    });
+    // While the mirror lists: a logged batch sets "a", then a plain
+    // kv.set overwrites it. The listing sees the plain write, and the
+    // batch, replayed from the log on top of it, must not undo it.
+    hooked.hook = {
+      after: 0,
+      run: async () => {
+        await kvWrite(kv, PREFIX, (batch) => batch.set("a", "2"));
+        await kv.set([...PREFIX, "a"], "3");
+      },
+    };
+    const status = await mirror.rescan();
+    assertEquals(status.sequence, 2);
+    assertEquals(mapped(mirror.read), await listed(kv));
+    assertEquals(mirror.read.get("a"), "3");
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("a resync whose listing saw part of a batch the log no longer holds lists again", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await kvWrite(kv, PREFIX, (batch) => batch.set("a", "1").set("b", "1"));
+    const hooked = new HookedKv(kv);
+    await using mirror = await mirrorKv(hooked, PREFIX, {
+      watch: false,
+      pollMs: 3_600_000,
+      rescanMs: 0,
+    });
+    // After the listing read "a", a batch sets both keys, and its log
+    // entry is gone before the mirror can read it: the listing holds
+    // "a" from before the batch and "b" from after it.
+    hooked.hook = {
+      after: 1,
+      run: async () => {
+        await kvWrite(kv, PREFIX, (batch) => batch.set("a", "2").set("b", "2"));
+        hooked.hideLog = true;
+      },
+    };
+    const status = await mirror.rescan();
+    assertEquals(status.sequence, 2);
+    assertEquals(mapped(mirror.read), [["a", "2"], ["b", "2"]]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("a resync gives up, changing nothing, when every listing meets a batch the log no longer holds", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await kvWrite(kv, PREFIX, (batch) => batch.set("a", "1").set("b", "1"));
+    const hooked = new HookedKv(kv);
+    await using mirror = await mirrorKv(hooked, PREFIX, {
+      watch: false,
+      pollMs: 3_600_000,
+      rescanMs: 0,
+    });
+    const version = mirror.read.version;
+    let n = 1;
+    hooked.hideLog = true;
+    hooked.hook = {
+      after: 1,
+      keep: true,
+      run: async () => {
+        n++;
+        await kvWrite(
+          kv,
+          PREFIX,
+          (batch) => batch.set("a", `${n}`).set("b", `${n}`),
+        );
+      },
+    };
+    await assertRejects(
+      () => mirror.rescan(),
+      Error,
+      "3 listings in a row met batches",
+    );
+    assertEquals(n, 4, "three listings");
+    assertEquals(mirror.read.version, version, "nothing published");
+    assertEquals(mapped(mirror.read), [["a", "1"], ["b", "1"]]);
+    assertEquals(mirror.status().sequence, 1);
+    // Once the writes pause, the next check lists once more and catches up.
+    hooked.hook = undefined;
+    const status = await mirror.refresh();
+    assertEquals(status.sequence, 4);
+    assertEquals(mapped(mirror.read), [["a", "4"], ["b", "4"]]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("a listing retried after a lock error forgets what the failed try saw", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await kvWrite(kv, PREFIX, (batch) => batch.set("a", "1").set("b", "1"));
+    const hooked = new HookedKv(kv);
+    await using mirror = await mirrorKv(hooked, PREFIX, {
+      watch: false,
+      pollMs: 3_600_000,
+      rescanMs: 0,
+    });
+    // The first try sees "a", which a plain kv.delete then removes, and
+    // fails with SQLite's lock error; the retry lists "b" alone.
+    hooked.hook = {
+      after: 1,
+      run: () => kv.delete([...PREFIX, "a"]),
+      fail: new TypeError("database is locked"),
+    };
+    await mirror.rescan();
+    assertEquals(mapped(mirror.read), [["b", "1"]]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("a value a custom codec refuses with a plain Error is left out, and the mirror goes on", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const picky: Codec<string> = {
+    name: "test.picky",
+    canonical: true,
+    encode: (value) => {
+      if (value === "bad") throw new Error("picky refuses it");
+      return codecs.string.encode(value);
+    },
+    decode: (bytes) => codecs.string.decode(bytes),
+  };
+  try {
+    let calls = 0;
+    await using mirror = await mirrorKv(kv, PREFIX, {
+      value: picky,
+      watch: false,
+      pollMs: 3_600_000,
+      rescanMs: 0,
+      onError: () => {
+        calls++;
+        throw new Error("a failing onError must not stop the mirror");
+      },
+    });
+    // Written without the codec, so kvWrite does not check the values.
+    await kvWrite(kv, PREFIX, (batch) => batch.set("x", "bad").set("y", "ok"));
+    const status = await mirror.refresh();
+    assertEquals(status.sequence, 1);
+    assertEquals(mapped(mirror.read), [["y", "ok"]]);
+    assertEquals(status.skipped, 1);
+    assertInstanceOf(status.lastError, TypeError);
+    assert(
+      status.lastError.message.includes("picky refuses it"),
+      status.lastError.message,
+    );
+    assertEquals(calls, 1);
+    // The next batch goes in: the mirror is not stuck on the refused one.
+    await kvWrite(kv, PREFIX, (batch) => batch.set("z", "ok"));
+    assertEquals((await mirror.refresh()).sequence, 2);
+    assertEquals(mirror.read.get("z"), "ok");
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("waitFor(), kvWrite() and mirrorKv() refuse bad options with a TypeError or RangeError", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await using mirror = await mirrorKv(kv, PREFIX, {
+      watch: false,
+      rescanMs: 0,
+    });
+    await assertRejects(
+      () => mirror.waitFor(5, { timeoutMs: -1 }),
+      RangeError,
+      "Cannot wait for sequence 5: timeoutMs must be",
+    );
+    await assertRejects(
+      () => mirror.waitFor(5, { timeoutMs: Number.NaN }),
+      RangeError,
+      "timeoutMs must be",
+    );
+    await assertRejects(
+      () => mirror.waitFor(5, { timeoutMs: "5" as never }),
+      TypeError,
+      "timeoutMs must be a number",
+    );
+    await assertRejects(
+      () => mirror.waitFor(5, { signal: {} as never }),
+      TypeError,
+      "signal must be an AbortSignal",
+    );
+    await assertRejects(
+      () => kvWrite(kv, PREFIX, (batch) => batch.set("a", 1), null as never),
+      TypeError,
+      "Cannot write the batch: options must be an object",
+    );
+    await assertRejects(
+      () =>
+        kvWrite(kv, PREFIX, (batch) => batch.set("a", 1), {
+          signal: {} as never,
+        }),
+      TypeError,
+      "Cannot write the batch: signal must be an AbortSignal",
+    );
+    await assertRejects(
+      () => kvWrite({} as never, PREFIX, (batch) => batch.set("a", 1)),
+      TypeError,
+      "Cannot write the batch: kv must be a Deno.Kv",
+    );
+    await assertRejects(
+      () => mirrorKv(kv, PREFIX, { watch: "no" as never }),
+      TypeError,
+      "Cannot mirror the prefix: watch must be a boolean",
+    );
+    assertEquals(await listed(kv), []);
+    assertEquals(await sequenceOf(kv), 0);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("close() while a resync is in flight waits for it, then closes the map", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await kvWrite(kv, PREFIX, (batch) => batch.set("a", "1"));
+    const hooked = new HookedKv(kv);
+    const mirror = await mirrorKv(hooked, PREFIX, {
+      watch: false,
+      pollMs: 3_600_000,
+      rescanMs: 0,
+    });
+    let listing!: () => void;
+    const listed = new Promise<void>((resolve) => listing = resolve);
+    let resume!: () => void;
+    const resumed = new Promise<void>((resolve) => resume = resolve);
+    hooked.hook = {
+      after: 0,
+      run: async () => {
+        listing();
+        await resumed;
+        await kvWrite(kv, PREFIX, (batch) => batch.set("a", "2"));
+      },
+    };
+    const rescan = mirror.rescan();
+    await listed; // the resync is under way, its guard open
+    const waiting = mirror.waitFor(99);
+    const closing = mirror.close();
+    assert(mirror.closed);
+    await assertRejects(() => mirror.refresh(), TypeError, "it is closed");
+    assertEquals(mirror.read.closed, false, "not while the resync runs");
+    resume();
+    await closing;
+    // The resync that was under way finished, and published, first.
+    assertEquals((await rescan).sequence, 2);
+    await assertRejects(() => waiting, TypeError, "the mirror was closed");
+    assert(mirror.read.closed, "the map's handles are closed");
+    assertEquals(mirror.status().closed, true);
   } finally {
     kv.close();
   }

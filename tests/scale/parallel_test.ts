@@ -95,8 +95,9 @@ class Member {
 }
 
 /**
- * `count` fixture workers, terminated when disposed. The first one starts
- * alone, so that the others find its module checked and cached.
+ * `count` fixture workers, terminated when disposed, each of which has
+ * answered once. The first one starts alone, so that the others find its
+ * module checked and cached.
  */
 async function pool(count: number): Promise<Member[] & Disposable> {
   const members: Member[] = [];
@@ -109,6 +110,9 @@ async function pool(count: number): Promise<Member[] & Disposable> {
     members.push(new Member());
     await members[0].ask({ type: "ping" });
     while (members.length < count) members.push(new Member());
+    // Every one loaded before any test starts: a worker still loading (or
+    // type-checking, when the cache is cold) would hold up a barrier.
+    await Promise.all(members.map((member) => member.ask({ type: "ping" })));
     return all;
   } catch (error) {
     all[Symbol.dispose]();
@@ -434,6 +438,83 @@ Deno.test("a map token without its SharedArrayBuffer, or another protocol, is a 
     await assertRejects(() => joining, TypeError, "protocol 99");
   } finally {
     future.close();
+  }
+});
+
+/** `promise`, or a rejection after `ms`: a guard against a hang. */
+async function within<T>(promise: Promise<T>, ms: number, what: string) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no ${what} in time`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("malformed messages on the channel are ignored, never thrown from its handler", async () => {
+  const name = fresh("malformed");
+  const raw = new BroadcastChannel(`@x/flashmap/parallel:${name}`);
+  try {
+    const joining = openParallel(name, { joinTimeoutMs: 50 });
+    // A "map" without its options, a "failed" without options or error,
+    // and a "map" whose options lack fields: each threw in the channel's
+    // message handler, an uncaught error that ends the isolate.
+    raw.postMessage({
+      kind: "map",
+      protocol: 1,
+      from: "a",
+      to: null,
+      mapId: "m",
+      token: { buffer: new SharedArrayBuffer(64) },
+    });
+    raw.postMessage({ kind: "failed", protocol: 1, from: "b" });
+    raw.postMessage({
+      kind: "failed",
+      protocol: 1,
+      from: "c",
+      options: { key: "string" },
+    });
+    using map = await joining;
+    assert(map.write !== undefined, "it made the map, ignoring them");
+    map.write.update((guard) => guard.set("k", "v"));
+    // A holder ignores them too, and still answers a well-formed ballot.
+    raw.postMessage({ kind: "map", protocol: 1, from: "d", to: "x" });
+    using late = await openParallel(name);
+    assertEquals(late.read.get("k"), "v");
+  } finally {
+    raw.close();
+  }
+});
+
+Deno.test("a holder answers a caller of another protocol version, which then refuses to join", async () => {
+  const name = fresh("versions");
+  using held = await openParallel(name, { joinTimeoutMs: 50 });
+  assert(held.write !== undefined);
+  const raw = new BroadcastChannel(`@x/flashmap/parallel:${name}`);
+  try {
+    const answer = new Promise<Record<string, unknown>>((resolve) => {
+      raw.onmessage = (event) => resolve(event.data);
+    });
+    // A later version's ballot: the holder must tell it that protocol 1
+    // holds the name (it refuses to join, as this one does), or it would
+    // hear nothing and make a second map.
+    raw.postMessage({
+      kind: "ballot",
+      protocol: 99,
+      from: "future",
+      probe: new SharedArrayBuffer(4),
+    });
+    const reply = await within(answer, 10_000, "answer to the ballot");
+    assertEquals(reply.protocol, 1);
+    assertEquals(reply.kind, "map");
+    assertEquals(reply.to, "future");
+  } finally {
+    raw.close();
   }
 });
 
