@@ -6,6 +6,11 @@
  */
 
 import {
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_COPIES,
+  DEFAULT_MAX_READERS,
+} from "./defaults.ts";
+import {
   builtinCodec,
   type Codec,
   codecs,
@@ -93,12 +98,11 @@ export interface MapOptions<K, V> {
   seed?: number;
 }
 
-/** Default read handles that may be open at once. */
-export const DEFAULT_MAX_READERS = 256;
-/** Default number of index copies the buffer may hold at once. */
-export const DEFAULT_MAX_COPIES = 8;
-/** Default size limit of a map's buffer. */
-export const DEFAULT_MAX_BYTES = 4 * 1024 ** 3;
+export {
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_COPIES,
+  DEFAULT_MAX_READERS,
+} from "./defaults.ts";
 const MAX_MAX_BYTES = 8 * 1024 ** 3;
 /** Word indexes stay below 2^31: the last 8 bytes of 8 GiB are never used. */
 const USABLE_MAX_BYTES = MAX_MAX_BYTES - 8;

@@ -45,7 +45,7 @@ import {
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_COPIES,
   DEFAULT_MAX_READERS,
-} from "./create.ts";
+} from "./defaults.ts";
 
 /**
  * Options of {@linkcode openParallel}: the map's options, which every

@@ -290,6 +290,12 @@ async function buildInto(dir: string): Promise<Builds & { dir: string }> {
     (await Deno.readTextFile(path(new URL("src/parallel.ts", repo))))
       .replace(/from\s*"\.\.\/mod\.ts"/g, 'from "@x/flashmap"'),
   );
+  // Its one import of the library's own files: the defaults, which import
+  // nothing.
+  await Deno.copyFile(
+    path(new URL("src/defaults.ts", repo)),
+    `${dir}/defaults.ts`,
+  );
   await denoBundle(parallelEntry, `${library}/parallel.js`, "deno", true);
   const meta = JSON.parse(
     await Deno.readTextFile(path(new URL("deno.json", repo))),
