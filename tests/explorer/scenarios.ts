@@ -267,6 +267,11 @@ export class Setup {
     hooks: {
       before?: (version: number) => Generator<Step, void>;
       during?: (version: number) => void;
+      /**
+       * Whether guard `version` grows the table: the kept copies are
+       * abandoned while it writes, and the old current one at its publish.
+       */
+      grows?: (version: number) => boolean;
       /** Tell readers of each publish through the `published` word. */
       announce?: boolean;
     } = {},
@@ -278,8 +283,10 @@ export class Setup {
       yield;
       ghost.write(copy, version, `writes version ${version} on`);
       hooks.during?.(version);
+      const grew = hooks.grows?.(version) ?? false;
+      if (grew) copies.abandonAll();
       yield* protocol.publishCopy(memory, WRITER_TAG, copy);
-      copies.published();
+      copies.published(grew);
       ghost.published = version;
       if (hooks.announce) {
         yield;
@@ -697,18 +704,14 @@ export function scenarios(modules: Protocol): Scenario[] {
     ),
     scenario(
       modules,
-      "the table grows while a copy is pinned (kept copies abandoned)",
+      "the table grows while a copy is pinned (kept copies abandoned, the old current one at the publish)",
       { maxCopies: 3 },
       (s) => {
         const a = s.handle("A");
         return [
           {
             name: WRITER,
-            steps: s.writer(3, {
-              during: (version) => {
-                if (version === 2) s.copies.abandonAll();
-              },
-            }),
+            steps: s.writer(3, { grows: (version) => version === 2 }),
           },
           { name: "reader A", steps: s.guard(a, 2) },
         ];
