@@ -20,11 +20,13 @@ import {
   Int32Keys,
   type KeyStorage,
   readEntryValue,
+  StringKeys,
   type ValueStorage,
 } from "./storage.ts";
 import { EntryView } from "./view/entry.ts";
 import { InlineView } from "./view/inline.ts";
 import { Int32View } from "./view/int32.ts";
+import { StringView } from "./view/string.ts";
 import type { View } from "./view/view.ts";
 import { holdsOdd, oddSlot, readTable, SlotFormat } from "./table.ts";
 import type { HandleWord } from "./protocol.ts";
@@ -97,6 +99,7 @@ function makeView<K, V>(
   format: SlotFormat,
   seed: number,
 ): View<V> {
+  if (keys instanceof StringKeys) return new StringView(seed, values);
   if (!format.inline) return new EntryView(seed, keys, values);
   if (keys instanceof Int32Keys) {
     return new Int32View(seed, format.stride, values);

@@ -16,6 +16,8 @@ import {
 } from "./context.ts";
 import { ReaderLimitError } from "./errors.ts";
 import {
+  COPIES_START,
+  COPY_WORDS,
   H_BUFFER_WORDS,
   H_WRITER_CLOSED,
   LAYOUT_VERSION,
@@ -54,7 +56,8 @@ import { describe } from "./storage.ts";
 import { handleVersion, waitForVersion } from "./versions.ts";
 import type { InlineView } from "./view/inline.ts";
 import type { Int32View } from "./view/int32.ts";
-import { VIEW_INLINE, VIEW_INT32 } from "./view/view.ts";
+import type { StringView } from "./view/string.ts";
+import { VIEW_INLINE, VIEW_INT32, VIEW_STRING } from "./view/view.ts";
 import { descriptor } from "./table.ts";
 
 /** The `kind` of every read token of this library. */
@@ -208,6 +211,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const action = "read the map";
     if (state.closed || state.reclaimed) throw unusable(state, action);
     const context = this.#context;
+    if (context.viewKind === VIEW_INT32) return this.#getInt32(key, action);
     if (context.keys.runsUserCode) return this.#getEncoded(key, action);
     const views = this.#views;
     const copy = enter(context, views, state, action);
@@ -237,6 +241,39 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     if (!found) return undefined;
     // A value codec's decode runs after the guard is left.
     return format.inline ? raw as V : context.values.finish(raw);
+  }
+
+  /**
+   * `get` of an inline int32 map, through its view's own call site (see
+   * `view/view.ts`): the key is checked before the guard, so that only a
+   * stack overflow can end the probe early.
+   */
+  #getInt32(key: K, action: string): V | undefined {
+    if (typeof key !== "number" || (key | 0) !== key) {
+      // The view's checks, for their error.
+      this.#context.view.locate(this.#views, 0, 0, 0, key, action);
+    }
+    const state = this.#state;
+    const context = this.#context;
+    const views = this.#views;
+    const copy = enter(context, views, state, action);
+    let value: V | undefined;
+    state.live[copy]++;
+    try {
+      const i32 = views.i32;
+      const descriptorAt = COPIES_START + COPY_WORDS * copy;
+      value = (context.view as Int32View<V>).get(
+        views,
+        copy,
+        i32[descriptorAt + T_OFFSET],
+        i32[descriptorAt + T_MASK],
+        key,
+        action,
+      );
+    } finally {
+      leaveOneShot(context, state, copy);
+    }
+    return value;
   }
 
   /**
@@ -471,6 +508,8 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   readonly #copy: number;
   readonly #table: number;
   readonly #mask: number;
+  /** The version of the guard's copy, read while the guard is counted. */
+  readonly #version: number;
   #released = false;
 
   /**
@@ -491,6 +530,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     const i32 = views.i32;
     this.#table = i32[descriptor(copy, T_OFFSET)];
     this.#mask = i32[descriptor(copy, T_MASK)];
+    this.#version = i32[descriptor(copy, T_VERSION)];
   }
 
   #check(action: string): void {
@@ -517,6 +557,16 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
         return (context.view as InlineView<K, V>).get(
           this.#views,
           this.#copy,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        );
+      case VIEW_STRING:
+        return (context.view as StringView<V>).get(
+          this.#views,
+          this.#copy,
+          this.#version,
           this.#table,
           this.#mask,
           key,
@@ -549,6 +599,16 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
           key,
           "read the guard",
         ) >= 0;
+      case VIEW_STRING:
+        return (context.view as StringView<V>).has(
+          this.#views,
+          this.#copy,
+          this.#version,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        );
     }
     return this.#locate(key) >= 0;
   }
@@ -595,7 +655,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
 
   get version(): number {
     this.#check("read the guard");
-    return this.#views.i32[descriptor(this.#copy, T_VERSION)];
+    return this.#version;
   }
 
   #iterate(mode: "keys" | "values" | "entries") {

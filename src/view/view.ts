@@ -28,6 +28,8 @@ export const VIEW_INT32 = 1;
 export const VIEW_INLINE = 2;
 /** `View.kind` of maps whose slots point at entries (`EntryView`). */
 export const VIEW_ENTRY = 3;
+/** `View.kind` of maps whose keys are built-in strings (`StringView`). */
+export const VIEW_STRING = 4;
 
 /** How an inline value is read out of its slot. */
 export const VALUE_INT32 = 1;
