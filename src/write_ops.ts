@@ -13,7 +13,7 @@ import type { MapViews } from "./layout.ts";
 import { readEntryValue } from "./storage.ts";
 import type { Store } from "./store.ts";
 import { descriptor } from "./table.ts";
-import { T_SIZE } from "./layout.ts";
+import { T_MASK, T_OFFSET, T_SIZE } from "./layout.ts";
 import type { WriteGuard } from "./write_api.ts";
 
 /** What the operations need of the writer. */
@@ -135,11 +135,7 @@ export class WriteOps<K, V> {
   get(guard: WriteGuard<K, V>, key: K): V | undefined {
     const action = "read the write guard";
     this.#host.checkUsable(guard, action);
-    const slot = this.#host.store.find(
-      this.#host.writeCopy,
-      this.#ownKey(key, action),
-      this.#hash,
-    );
+    const slot = this.#locate(key, action);
     if (slot < 0) return undefined;
     return this.#decode(slot);
   }
@@ -147,11 +143,28 @@ export class WriteOps<K, V> {
   has(guard: WriteGuard<K, V>, key: K): boolean {
     const action = "read the write guard";
     this.#host.checkUsable(guard, action);
-    return this.#host.store.find(
-      this.#host.writeCopy,
-      this.#ownKey(key, action),
-      this.#hash,
-    ) >= 0;
+    return this.#locate(key, action) >= 0;
+  }
+
+  /**
+   * Word index of the write copy's slot holding `key`, or -1: through the
+   * map's view, as read guards find it (never its cache: `locate` probes),
+   * or, for keys a user codec encodes, with the codec run fenced.
+   */
+  #locate(key: K, action: string): number {
+    const { context, views, store, writeCopy } = this.#host;
+    if (context.keys.runsUserCode) {
+      return store.find(writeCopy, this.#ownKey(key, action), this.#hash);
+    }
+    const i32 = views.i32;
+    return context.view.locate(
+      views,
+      writeCopy,
+      i32[descriptor(writeCopy, T_OFFSET)],
+      i32[descriptor(writeCopy, T_MASK)],
+      key,
+      action,
+    );
   }
 
   size(guard: WriteGuard<K, V>): number {
