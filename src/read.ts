@@ -16,8 +16,6 @@ import {
 } from "./context.ts";
 import { ReaderLimitError } from "./errors.ts";
 import {
-  COPIES_START,
-  COPY_WORDS,
   H_BUFFER_WORDS,
   H_WRITER_CLOSED,
   LAYOUT_VERSION,
@@ -211,7 +209,6 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     const action = "read the map";
     if (state.closed || state.reclaimed) throw unusable(state, action);
     const context = this.#context;
-    if (context.viewKind === VIEW_INT32) return this.#getInt32(key, action);
     if (context.keys.runsUserCode) return this.#getEncoded(key, action);
     const views = this.#views;
     const copy = enter(context, views, state, action);
@@ -241,39 +238,6 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     if (!found) return undefined;
     // A value codec's decode runs after the guard is left.
     return format.inline ? raw as V : context.values.finish(raw);
-  }
-
-  /**
-   * `get` of an inline int32 map, through its view's own call site (see
-   * `view/view.ts`): the key is checked before the guard, so that only a
-   * stack overflow can end the probe early.
-   */
-  #getInt32(key: K, action: string): V | undefined {
-    if (typeof key !== "number" || (key | 0) !== key) {
-      // The view's checks, for their error.
-      this.#context.view.locate(this.#views, 0, 0, 0, key, action);
-    }
-    const state = this.#state;
-    const context = this.#context;
-    const views = this.#views;
-    const copy = enter(context, views, state, action);
-    let value: V | undefined;
-    state.live[copy]++;
-    try {
-      const i32 = views.i32;
-      const descriptorAt = COPIES_START + COPY_WORDS * copy;
-      value = (context.view as Int32View<V>).get(
-        views,
-        copy,
-        i32[descriptorAt + T_OFFSET],
-        i32[descriptorAt + T_MASK],
-        key,
-        action,
-      );
-    } finally {
-      leaveOneShot(context, state, copy);
-    }
-    return value;
   }
 
   /**

@@ -286,6 +286,46 @@ Deno.test("ReadHandle.guard() out of stack either opens a guard or leaves none c
   write.close();
 });
 
+Deno.test("ReadGuard.get() of string keys out of stack leaves no cached answer that a later guard of the same version could misread", () => {
+  // Number values are read into the cache with a call, so an overflow can
+  // cut a record's writing short; every key is looked up often enough to be
+  // admitted.
+  const [write, read] = numberMap();
+  const keys = Array.from({ length: 24 }, (_, i) => `key-${i}`);
+  let round = 0;
+  const model = new Map<string, number>();
+  atEveryDepth(
+    () => {
+      round++;
+      write.update((guard) => {
+        for (const key of keys) {
+          guard.insert(key, round + keys.indexOf(key) / 100);
+          model.set(key, round + keys.indexOf(key) / 100);
+        }
+      });
+    },
+    () => {
+      const guard = read.guard();
+      try {
+        for (let pass = 0; pass < 6; pass++) {
+          for (const key of keys) guard.get(key);
+        }
+      } finally {
+        guard.release();
+      }
+    },
+    () => {
+      // The same version, at normal depth: every answer, cached or not.
+      using guard = read.guard();
+      for (let pass = 0; pass < 6; pass++) {
+        for (const key of keys) assertEquals(guard.get(key), model.get(key));
+      }
+    },
+  );
+  read.close();
+  write.close();
+});
+
 Deno.test("ReadHandle.clone() out of stack leaks no registry slot and leaves the lock free", () => {
   const [write, read] = create({
     key: codecs.string,

@@ -337,10 +337,13 @@ export class StringView<V> implements View<V> {
   ): void {
     const records = this.#records;
     const record = index * RECORD;
-    records[record + R_VERSION] = version;
-    records[record + R_COPY] = copy;
+    // Invalid until its stamp is written, last: an exception half way (out
+    // of stack, out of memory) leaves a record no lookup uses.
+    records[record + R_VERSION] = -1;
     if (at < 0) {
       records[record + R_STATE] = ABSENT;
+      records[record + R_COPY] = copy;
+      records[record + R_VERSION] = version;
       return;
     }
     const i32 = views.i32;
@@ -371,6 +374,8 @@ export class StringView<V> implements View<V> {
     }
     records[record + R_WORD] = word;
     records[record + R_STATE] = state;
+    records[record + R_COPY] = copy;
+    records[record + R_VERSION] = version;
   }
 
   /** The value record `index` holds, for a key of `length` units. */
@@ -423,6 +428,9 @@ export class StringView<V> implements View<V> {
     }
     if (this.#used === this.#spare) this.#growRecords();
     const index = this.#used++;
+    // A record of a key the cleared cache held must not answer for this
+    // one, should the caller never get to write it (out of stack).
+    this.#records[index * RECORD + R_VERSION] = -1;
     cache.set(this.#own(key), index);
     this.#admitted++;
     return index;
