@@ -174,6 +174,9 @@ abstract class SlotValues<V, E> extends ValueKind<V, E> {
 /** Names what a caller passed, for error messages. */
 export function describe(value: unknown): string {
   if (value === null) return "null";
+  if (value instanceof Uint8Array) {
+    return `a Uint8Array of ${value.length} bytes`;
+  }
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") {
     const name = Object.getPrototypeOf(value)?.constructor?.name;

@@ -17,6 +17,7 @@
  */
 
 import { codecs, type KeyCodec } from "../../mod.ts";
+import { describe } from "../storage.ts";
 import type { KvKey, KvKeyPart } from "./types.ts";
 
 /**
@@ -62,29 +63,6 @@ export interface KeyPartMapping<K> {
 
 /** The first key part of the change log's keys; no prefix may start with it. */
 export const META_ROOT = "__flashmap";
-
-/** How a value is named in error messages. */
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (value instanceof Uint8Array) {
-    return `a Uint8Array of ${value.length} bytes`;
-  }
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") {
-    const name = Object.getPrototypeOf(value)?.constructor?.name;
-    return name && name !== "Object" ? `an instance of ${name}` : "an object";
-  }
-  if (typeof value === "string") {
-    const shown = value.length > 20 ? `${value.slice(0, 20)}...` : value;
-    return `string "${shown}"`;
-  }
-  if (typeof value === "bigint") return `bigint ${value}n`;
-  if (typeof value === "number") {
-    return `number ${Object.is(value, -0) ? "-0" : value}`;
-  }
-  if (typeof value === "boolean") return `boolean ${value}`;
-  return typeof value;
-}
 
 /** A KV key as error messages show it: `["flags", 42]`. */
 export function showKey(key: KvKey): string {

@@ -21,7 +21,8 @@
  * @module
  */
 
-import { describe, META_ROOT, showKey } from "./keys.ts";
+import { META_ROOT, showKey } from "./keys.ts";
+import { describe } from "../storage.ts";
 import { retryLocked } from "./retry.ts";
 import { serializedSize } from "./size.ts";
 import type { KvKey, KvKeyPart, KvLike } from "./types.ts";

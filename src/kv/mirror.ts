@@ -19,13 +19,14 @@ import {
 } from "../../mod.ts";
 import {
   checkPrefix,
-  describe,
   type KeyPartMapping,
   partId,
   type PartMapper,
   partMapper,
   showKey,
 } from "./keys.ts";
+import { describe } from "../storage.ts";
+import { changedOptions } from "../options.ts";
 import { type LoggedBatch, LogKeys, type LogOp, readLog } from "./log.ts";
 import { readSequence } from "./log.ts";
 import { isRetryable, jitteredDelay, retryLocked, sleep } from "./retry.ts";
@@ -368,43 +369,6 @@ function checkMs(name: string, value: unknown, min: number): number {
   return value;
 }
 
-/** `waitFor()`'s options, checked as `changed()` checks its own. */
-function checkWaitOptions(
-  options: unknown,
-  action: string,
-): { signal?: AbortSignal; timeoutMs?: number } {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(
-      `Cannot ${action}: options must be an object, got ${describe(options)}`,
-    );
-  }
-  const { signal, timeoutMs } = options as WaitForOptions;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(
-      `Cannot ${action}: signal must be an AbortSignal, got ${
-        describe(signal)
-      }`,
-    );
-  }
-  if (timeoutMs !== undefined) {
-    if (typeof timeoutMs !== "number") {
-      throw new TypeError(
-        `Cannot ${action}: timeoutMs must be a number of milliseconds, got ${
-          describe(timeoutMs)
-        }`,
-      );
-    }
-    if (!(timeoutMs >= 0)) {
-      throw new RangeError(
-        `Cannot ${action}: timeoutMs must be a number of milliseconds from 0, got ${
-          describe(timeoutMs)
-        }`,
-      );
-    }
-  }
-  return { signal, timeoutMs };
-}
-
 /** The codec the map behind `into` uses for `role`, checked against `given`. */
 function intoCodec<T>(
   role: "key" | "value",
@@ -616,9 +580,10 @@ class Mirror<K, V> implements KvMirror<K, V> {
         ),
       );
     }
-    let checked: { signal?: AbortSignal; timeoutMs?: number };
+    let checked: { signal?: AbortSignal; timeoutMs: number };
     try {
-      checked = checkWaitOptions(options, `wait for sequence ${sequence}`);
+      // Checked as `ReadHandle.changed()` checks its own.
+      checked = changedOptions(options, `wait for sequence ${sequence}`);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -656,7 +621,7 @@ class Mirror<K, V> implements KvMirror<K, V> {
       };
       this.#waiters.add(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
-      if (timeoutMs !== undefined) {
+      if (timeoutMs !== Infinity) {
         timer = setTimeout(() => {
           done();
           reject(

@@ -8,12 +8,12 @@
 import type { Codec, KeyCodec } from "../../mod.ts";
 import {
   checkPrefix,
-  describe,
   type KeyPartMapping,
   partId,
   partMapper,
   showKey,
 } from "./keys.ts";
+import { describe } from "../storage.ts";
 import {
   chunkOps,
   LOG_FORMAT,
