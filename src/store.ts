@@ -37,7 +37,6 @@ import {
   forEachSlot,
   holdsOdd,
   homeSlot,
-  MAX_LOAD,
   oddSlot,
   placeSlot,
   readTable,
@@ -411,6 +410,6 @@ export class Store<K, V> implements CopyTables {
   #mustGrow(copy: number): boolean {
     const i32 = this.#views.i32;
     return i32[descriptor(copy, T_SIZE)] + 1 >
-      (i32[descriptor(copy, T_MASK)] + 1) * MAX_LOAD;
+      (i32[descriptor(copy, T_MASK)] + 1) * this.#context.format.maxLoad;
   }
 }
