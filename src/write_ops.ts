@@ -149,7 +149,8 @@ export class WriteOps<K, V> {
   /**
    * Word index of the write copy's slot holding `key`, or -1: through the
    * map's view, as read guards find it (never its cache: `locate` probes),
-   * or, for keys a user codec encodes, with the codec run fenced.
+   * or, for keys a user codec encodes, with the codec run fenced. Removals
+   * find their slot here too: neither they nor lookups keep the key.
    */
   #locate(key: K, action: string): number {
     const { context, views, store, writeCopy } = this.#host;
@@ -262,11 +263,7 @@ export class WriteOps<K, V> {
   remove(guard: WriteGuard<K, V>, key: K): V | undefined {
     const action = "remove from the map";
     this.#checkWritable(guard, action);
-    const slot = this.#host.store.find(
-      this.#host.writeCopy,
-      this.#ownKey(key, action),
-      this.#hash,
-    );
+    const slot = this.#locate(key, action);
     if (slot < 0) return undefined;
     const previous = this.#decode(slot);
     this.#drop(slot);
@@ -282,11 +279,7 @@ export class WriteOps<K, V> {
   delete(guard: WriteGuard<K, V>, key: K): boolean {
     const action = "delete from the map";
     this.#checkWritable(guard, action);
-    const slot = this.#host.store.find(
-      this.#host.writeCopy,
-      this.#ownKey(key, action),
-      this.#hash,
-    );
+    const slot = this.#locate(key, action);
     if (slot < 0) return false;
     this.#drop(slot);
     return true;
