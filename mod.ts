@@ -23,7 +23,13 @@
  * @module
  */
 
-export { attach, Builder, create, type MapOptions } from "./src/create.ts";
+export {
+  attach,
+  type AttachOptions,
+  Builder,
+  create,
+  type MapOptions,
+} from "./src/create.ts";
 export { type Codec, codecs, type KeyCodec } from "./src/codecs.ts";
 export {
   BufferFullError,

@@ -26,7 +26,7 @@ import {
 import { EntryView } from "./view/entry.ts";
 import { InlineView } from "./view/inline.ts";
 import { Int32View } from "./view/int32.ts";
-import { StringView } from "./view/string.ts";
+import { DEFAULT_CACHE_BYTES, StringView } from "./view/string.ts";
 import type { View } from "./view/view.ts";
 import { holdsOdd, oddSlot, readTable, SlotFormat } from "./table.ts";
 import type { HandleWord } from "./protocol.ts";
@@ -92,14 +92,20 @@ export function slotFormat<K, V>(
     : new SlotFormat(0, 0, seed);
 }
 
-/** The read path of a map of these keys, values and slots. */
+/**
+ * The read path of a map of these keys, values and slots (string keys with
+ * a cache of at most `stringCacheBytes`).
+ */
 function makeView<K, V>(
   keys: KeyStorage<K>,
   values: ValueStorage<V>,
   format: SlotFormat,
   seed: number,
+  stringCacheBytes: number,
 ): View<V> {
-  if (keys instanceof StringKeys) return new StringView(seed, values);
+  if (keys instanceof StringKeys) {
+    return new StringView(seed, values, stringCacheBytes);
+  }
   if (!format.inline) return new EntryView(seed, keys, values);
   if (keys instanceof Int32Keys) {
     return new Int32View(seed, format.stride, values);
@@ -130,13 +136,14 @@ export function mapContext<K, V>(
   valueCodec: Codec<V>,
   keys: KeyStorage<K>,
   values: ValueStorage<V>,
+  stringCacheBytes: number = DEFAULT_CACHE_BYTES,
 ): MapContext<K, V> {
   const control = new AtomicsMemory(
     new Int32Array(buffer, 0, heapStart(maxReaders)),
   );
   const words = control.words;
   const format = slotFormat(keys, values, words[H_SEED]);
-  const view = makeView(keys, values, format, words[H_SEED]);
+  const view = makeView(keys, values, format, words[H_SEED], stringCacheBytes);
   return {
     buffer,
     control,

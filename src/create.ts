@@ -19,6 +19,7 @@ import {
   valueStorage,
 } from "./codecs.ts";
 import { mapContext, slotFormat } from "./context.ts";
+import { DEFAULT_CACHE_BYTES } from "./view/string.ts";
 import { randomSeed } from "./hash.ts";
 import {
   H_BUFFER_WORDS,
@@ -96,6 +97,44 @@ export interface MapOptions<K, V> {
    * code a map is shared with.
    */
   seed?: number;
+  /**
+   * String-keyed maps only: the most bytes this thread's cache of the
+   * strings it looks up again and again may take, per read handle (and its
+   * clones); default 8 MiB (about 100,000 keys of 20 characters), 0 turns
+   * it off. The cache lets a lookup of a string the program already holds
+   * cost about one `Map.get` (see the README). It is per thread, not
+   * shared: a worker chooses its own with `attach()`.
+   */
+  stringCacheBytes?: number;
+}
+
+/**
+ * What {@linkcode attach} takes beside the token.
+ *
+ * @typeParam K The type of the keys.
+ * @typeParam V The type of the values.
+ *
+ * @example A worker with a smaller string cache
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { type AttachOptions, attach, create } from "@x/flashmap";
+ *
+ * const [write, read] = create();
+ * write.update((guard) => guard.insert("mode", "fast"));
+ * const options: AttachOptions<string, string> = {
+ *   stringCacheBytes: 256 * 1024,
+ * };
+ * using attached = attach(read.share(), options);
+ * assertEquals(attached.get("mode"), "fast");
+ * ```
+ */
+export interface AttachOptions<K, V> {
+  /** The map's key codec, if it is a user codec. */
+  key?: KeyCodec<K>;
+  /** The map's value codec, if it is a user codec. */
+  value?: Codec<V>;
+  /** This thread's string cache of the map ({@linkcode MapOptions.stringCacheBytes}). */
+  stringCacheBytes?: number;
 }
 
 export {
@@ -110,6 +149,25 @@ const MAX_READERS_LIMIT = 65_536;
 const MAX_CAPACITY = 2 ** 28;
 const INITIAL_GROWTH_BYTES = 64 * 1024;
 const HEADER_BYTES = 128;
+
+/** The most `stringCacheBytes` may be: 1 GiB. */
+const MAX_CACHE_BYTES = 2 ** 30;
+
+/** `stringCacheBytes`, checked, or its default. */
+function checkCacheBytes(action: string, value: unknown): number {
+  if (value === undefined) return DEFAULT_CACHE_BYTES;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot ${action}: stringCacheBytes must be a number, got ${typeof value}`,
+    );
+  }
+  if (!Number.isInteger(value) || value < 0 || value > MAX_CACHE_BYTES) {
+    throw new RangeError(
+      `Cannot ${action}: stringCacheBytes must be an integer from 0 to ${MAX_CACHE_BYTES}, got ${value}`,
+    );
+  }
+  return value;
+}
 
 function checkInteger(
   name: string,
@@ -195,6 +253,10 @@ export function create<K = string, V = string>(
     2,
     MAX_COPIES,
   );
+  const cacheBytes = checkCacheBytes(
+    "create the map",
+    options.stringCacheBytes,
+  );
   const seed = options.seed === undefined
     ? randomSeed()
     : checkInteger("seed", options.seed, -(2 ** 31), 2 ** 31 - 1);
@@ -250,6 +312,7 @@ export function create<K = string, V = string>(
     valueCodec,
     keys,
     values,
+    cacheBytes,
   );
   const writer = new Writer(context, views, tablesEnd, maxBytes, maxCopies);
   return [new WriteHandleImpl(writer), openReader(context)];
@@ -330,7 +393,8 @@ function notAToken(detail: string): TypeError {
  * @typeParam K The type of the keys.
  * @typeParam V The type of the values.
  * @param token What `share()` returned (after `postMessage`).
- * @param codecs The map's user codecs, if it has any.
+ * @param options The map's user codecs, if it has any, and this thread's
+ *   string cache (`stringCacheBytes`).
  * @returns A read handle of this thread.
  *
  * @example In a worker
@@ -350,11 +414,22 @@ function notAToken(detail: string): TypeError {
  */
 export function attach<K = unknown, V = unknown>(
   token: ReadToken<K, V>,
-  codecs: { key?: KeyCodec<K>; value?: Codec<V> } = {},
+  options: AttachOptions<K, V> = {},
 ): ReadHandle<K, V> {
   if (typeof token !== "object" || token === null) {
     throw notAToken(`got ${token === null ? "null" : typeof token}`);
   }
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot attach to the map: options must be an object, got ${
+        options === null ? "null" : typeof options
+      }`,
+    );
+  }
+  const cacheBytes = checkCacheBytes(
+    "attach to the map",
+    options.stringCacheBytes,
+  );
   const candidate = token as Partial<ReadToken<K, V>>;
   if (candidate.kind !== TOKEN_KIND) {
     throw notAToken(`got an object without kind "${TOKEN_KIND}"`);
@@ -384,12 +459,12 @@ export function attach<K = unknown, V = unknown>(
   if (keyName === undefined || valueName === undefined) {
     throw notAToken("but its buffer does not hold a map of this layout");
   }
-  const keyCodec = codecFor("key", keyName, candidate.key, codecs.key);
+  const keyCodec = codecFor("key", keyName, candidate.key, options.key);
   const valueCodec = codecFor(
     "value",
     valueName,
     candidate.value,
-    codecs.value,
+    options.value,
   );
   const context = mapContext(
     buffer,
@@ -398,6 +473,7 @@ export function attach<K = unknown, V = unknown>(
     valueCodec,
     keyStorage(keyCodec),
     valueStorage(valueCodec),
+    cacheBytes,
   );
   return openReader(context);
 }
@@ -598,6 +674,25 @@ export class Builder<K = string, V = string> {
    */
   withSeed(seed: number): this {
     this.#options.seed = seed;
+    return this;
+  }
+
+  /**
+   * Sets the most bytes this thread's string cache of the map may take
+   * (see {@linkcode MapOptions.stringCacheBytes}).
+   *
+   * @param bytes The limit; 0 turns the cache off.
+   * @returns This builder.
+   *
+   * @example
+   * ```ts
+   * import { Builder } from "@x/flashmap";
+   *
+   * const builder = new Builder().withStringCacheBytes(1024 * 1024);
+   * ```
+   */
+  withStringCacheBytes(bytes: number): this {
+    this.#options.stringCacheBytes = bytes;
     return this;
   }
 

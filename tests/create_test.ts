@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { Builder, codecs, create, type ReadHandle } from "@x/flashmap";
+import { attach, Builder, codecs, create, type ReadHandle } from "@x/flashmap";
 import {
   C_PUBLISHES,
   COPIES_START,
@@ -145,4 +145,44 @@ Deno.test("create() without SharedArrayBuffer throws a TypeError naming the COOP
   const [write, read] = create();
   write.update((guard) => guard.set("a", "1"));
   assertEquals(read.get("a"), "1");
+});
+
+Deno.test("stringCacheBytes: create(), attach() and the builder take 0 to 1 GiB and refuse anything else, before they register a reader", () => {
+  const [write, read] = create({ stringCacheBytes: 0 });
+  write.update((guard) => guard.insert("k", "v"));
+  const built = new Builder<string, string>().withStringCacheBytes(4096)
+    .build();
+  for (const bytes of [0, 1, 4096, 2 ** 30]) {
+    using attached = attach(read.share(), { stringCacheBytes: bytes });
+    using guard = attached.guard();
+    for (let i = 0; i < 10; i++) assertEquals(guard.get("k"), "v");
+  }
+  const token = read.share();
+  const open = read.stats().openHandles;
+  for (
+    const [bad, kind] of [
+      [-1, RangeError],
+      [0.5, RangeError],
+      [2 ** 30 + 1, RangeError],
+      [NaN, RangeError],
+      ["1", TypeError],
+      [null, TypeError],
+    ] as const
+  ) {
+    const options = { stringCacheBytes: bad as unknown as number };
+    const created = assertThrows(() => create(options), kind);
+    assert(created.message.includes("stringCacheBytes"), created.message);
+    const attached = assertThrows(() => attach(token, options), kind);
+    assert(attached.message.includes("stringCacheBytes"), attached.message);
+    assertThrows(
+      () => new Builder().withStringCacheBytes(bad as number).build(),
+      kind,
+    );
+  }
+  assertThrows(() => attach(token, null as never), TypeError);
+  assertEquals(read.stats().openHandles, open, "no reader slot taken");
+  built[1].close();
+  built[0].close();
+  read.close();
+  write.close();
 });

@@ -27,7 +27,7 @@ import { Int32Values, StringValues } from "../src/storage.ts";
 import { descriptor } from "../src/table.ts";
 import {
   CACHE_KEY_LENGTH,
-  CACHE_KEYS,
+  DEFAULT_CACHE_BYTES,
   StringView,
 } from "../src/view/string.ts";
 
@@ -526,10 +526,10 @@ function fixture(count: number) {
   };
 }
 
-Deno.test("StringView's cache never holds more keys than its bound", () => {
+Deno.test("StringView's cache never counts more bytes than its bound, each key at least 40 bytes and 2 a unit", () => {
   const map = fixture(3000);
   const { views, copy, table, mask, keys } = map;
-  const small = new StringView(map.seed, new Int32Values(), 16);
+  const small = new StringView(map.seed, new Int32Values(), 1024);
   const large = new StringView(map.seed, new Int32Values());
   let most = 0;
   for (let pass = 0; pass < 8; pass++) {
@@ -544,15 +544,63 @@ Deno.test("StringView's cache never holds more keys than its bound", () => {
           large.get(views, copy, versionOf(views, copy), table, mask, key, "x"),
           +key.slice(13),
         );
-        assert(small.cacheSize <= 16);
-        assert(large.cacheSize <= CACHE_KEYS);
-        most = Math.max(most, small.cacheSize);
+        assert(small.cache.bytes <= 1024);
+        assert(small.cache.size * (40 + 2 * 14) <= small.cache.bytes);
+        assert(large.cache.bytes <= DEFAULT_CACHE_BYTES);
+        most = Math.max(most, small.cache.size);
       }
     }
   }
   assert(most > 0, "the small cache was used");
-  assert(large.cacheSize > 0, "the large cache was used");
+  assert(large.cache.size > 0, "the large cache was used");
   map.close();
+});
+
+Deno.test("StringView with no room for a cache (stringCacheBytes 0) answers from the table and caches nothing", () => {
+  const map = fixture(64);
+  const { views, copy, table, mask, keys } = map;
+  const view = new StringView(map.seed, new Int32Values(), 0);
+  for (let pass = 0; pass < 20; pass++) {
+    for (const [i, key] of keys.entries()) {
+      const version = versionOf(views, copy);
+      assertEquals(view.get(views, copy, version, table, mask, key, "x"), i);
+      assert(view.has(views, copy, version, table, mask, key, "x"));
+    }
+  }
+  assertEquals([view.cache.size, view.cache.bytes], [0, 0]);
+  map.close();
+});
+
+Deno.test("StringView's cache answers only lookups of the copy it holds answers of, even one that claims the same version", () => {
+  const map = fixture(8);
+  const { write, read, views, copy, table, mask, keys } = map;
+  const view = new StringView(map.seed, new Int32Values());
+  const version = versionOf(views, copy);
+  for (let pass = 0; pass < 8; pass++) {
+    assertEquals(view.get(views, copy, version, table, mask, keys[3], "x"), 3);
+  }
+  assertEquals(view.cache.size, 1);
+  map.held.release();
+  write.update((guard) => guard.insert(keys[3], 33));
+  const other = views.i32[H_CURRENT_COPY];
+  assert(other !== copy);
+  const otherTable = views.i32[descriptor(other, T_OFFSET)];
+  const otherMask = views.i32[descriptor(other, T_MASK)];
+  // The stamp's version with another copy: the cache must not answer.
+  for (const lookup of ["get", "has"] as const) {
+    const answer = view[lookup](
+      views,
+      other,
+      version,
+      otherTable,
+      otherMask,
+      keys[3],
+      "x",
+    );
+    assertEquals(answer, lookup === "get" ? 33 : true);
+  }
+  read.close();
+  write.close();
 });
 
 Deno.test("StringView's cache takes no key longer than its limit", () => {
@@ -571,7 +619,7 @@ Deno.test("StringView's cache takes no key longer than its limit", () => {
       );
     }
   }
-  assertEquals(view.cacheSize, 0);
+  assertEquals(view.cache.size, 0);
   map.close();
 });
 
@@ -619,7 +667,7 @@ Deno.test("StringView's cache is neither read nor filled for a table that is not
     }
   };
   staleLookups();
-  assertEquals(view.cacheSize, 0);
+  assertEquals(view.cache.size, 0);
   // They took no hold of the cache: this copy's guards fill and use it.
   for (let pass = 0; pass < 8; pass++) {
     for (const [i, key] of keys.entries()) {
@@ -629,10 +677,10 @@ Deno.test("StringView's cache is neither read nor filled for a table that is not
       );
     }
   }
-  const cached = view.cacheSize;
+  const cached = view.cache.size;
   assert(cached > 0);
   staleLookups();
-  assertEquals(view.cacheSize, cached);
+  assertEquals(view.cache.size, cached);
   for (const [i, key] of keys.entries()) {
     assertEquals(
       view.get(views, copy, versionOf(views, copy), table, mask, key, "x"),
@@ -669,7 +717,7 @@ Deno.test("StringView keeps short string values whole, and reads long ones", () 
       assertEquals(held.get(key), value);
     });
   }
-  assertEquals(view.cacheSize, values.length);
+  assertEquals(view.cache.size, values.length);
   held.release();
   read.close();
   write.close();
@@ -678,7 +726,9 @@ Deno.test("StringView keeps short string values whole, and reads long ones", () 
 Deno.test("StringView answers rightly while it keeps only a miniature of its cache, and once it takes the whole again", () => {
   const map = fixture(20_000);
   const { write, read, views, keys } = map;
-  const capacity = 1024;
+  // Room for about 1024 of these keys (14 to 18 units: 68 to 76 bytes).
+  const room = 1024;
+  const capacity = room * 76;
   const view = new StringView(map.seed, new Int32Values(), capacity);
   const model = new Map(keys.map((key, i) => [key, i]));
   let where = { copy: map.copy, table: map.table, mask: map.mask };
@@ -721,19 +771,19 @@ Deno.test("StringView answers rightly while it keeps only a miniature of its cac
     for (const key of keys) lookup(key);
     if (pass === 3) publish(1);
   }
-  assert(view.cacheSize <= capacity / 256, `${view.cacheSize} keys`);
+  assert(view.cache.bytes <= capacity / 256, `${view.cache.bytes} bytes`);
   publish(2);
   // A working set the cache can hold: the miniature says so, and the view
   // takes the whole cache again.
-  const hot = keys.slice(0, capacity / 2);
+  const hot = keys.slice(0, room / 2);
   let most = 0;
   for (let pass = 0; pass < 400; pass++) {
     for (const key of hot) lookup(key);
-    most = Math.max(most, view.cacheSize);
+    most = Math.max(most, view.cache.size);
     if (pass % 100 === 99) publish(3 + pass);
   }
-  assert(most > capacity / 256, `${most} keys at most`);
-  assert(view.cacheSize <= capacity);
+  assert(most > room / 256, `${most} keys at most`);
+  assert(view.cache.bytes <= capacity);
   held.release();
   read.close();
   write.close();
