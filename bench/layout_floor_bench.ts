@@ -1,10 +1,14 @@
 /**
- * What the table layout costs, apart from the code around each lookup: int32
- * keys at 2^20 entries, shuffled, looked up through `ReadGuard.get` (64 per
- * guard), by a bare probe loop over the map's own table with no guard at all
- * (the layout's floor: the map is not written meanwhile), and in the
- * readers-writer-lock table of the workload harness under one read lock per
- * 64 lookups. The baseline is `Map.get`.
+ * Floors: what the table layout costs apart from the code around each
+ * lookup, and what a guard's two atomics cost around one lookup. Int32 keys
+ * at 2^20 entries, shuffled, looked up through `ReadGuard.get` (64 per
+ * guard, and one per guard), by a bare probe loop over the map's own table
+ * with no guard at all (the layout's floor: the map is not written
+ * meanwhile), in the readers-writer-lock table of the workload harness under
+ * one read lock per 64 lookups, and by `Map.get` between the two
+ * compare-and-exchanges a guard makes (the floor of one lookup per guard:
+ * on x86 a locked instruction waits for the loads before it, so the
+ * lookups' cache misses no longer overlap). The baseline is `Map.get`.
  *
  * Run with `deno task bench` (`deno bench --allow-read=. bench/`).
  *
@@ -16,7 +20,7 @@ import { SharedTable } from "./workload/backends/rwlock_table.ts";
 import { fill, keep, range, shuffled, SIZES } from "./map_suite.ts";
 import { H_SEED, T_MASK, T_OFFSET } from "../src/layout.ts";
 import { hashInt32 } from "../src/hash.ts";
-import { descriptor, homeSlot } from "../src/table.ts";
+import { descriptor, homeSlot, SLOT_KEY } from "../src/table.ts";
 
 const size = SIZES[SIZES.length - 1];
 const ENTRIES = size.entries;
@@ -31,7 +35,9 @@ for (let key = 0; key < ENTRIES; key++) locked.set(key, key);
 const keys = Int32Array.from(shuffled(range(0, ENTRIES)));
 const LOOKUPS = 4096;
 const PER_GUARD = 64;
-const GROUP = "int32 · 1M · shuffled · get hit · the layout's floor";
+const GROUP = "int32 · 1M · shuffled · get hit · floors";
+/** The word the compare-and-exchanges of the atomics floor work on. */
+const flag = new Int32Array(new SharedArrayBuffer(64));
 
 // Copy 0's table; after `fill` both copies hold every key.
 const buffer = read.share().buffer;
@@ -40,17 +46,23 @@ const table = words[descriptor(0, T_OFFSET)];
 const mask = words[descriptor(0, T_MASK)];
 const seed = words[H_SEED];
 
+/** Slots of an int32 → int32 map: `[hashInt32(key), value]`, 0 when free. */
+const STRIDE = 2;
+
 function bareGet(key: number): number | undefined {
   const hash = hashInt32(key, seed);
+  // The one key whose hash is 0 lives in the copy's descriptor.
+  if (hash === 0) return read.get(key);
   for (let slot = homeSlot(hash, mask);; slot = (slot + 1) & mask) {
-    const at = table + 4 * slot;
-    if (words[at + 1] === 0) return undefined;
-    if (words[at] === hash) return words[at + 2];
+    const at = table + STRIDE * slot;
+    const stored = words[at + SLOT_KEY];
+    if (stored === hash) return words[at + 1];
+    if (stored === 0) return undefined;
   }
 }
 
 // The bare probe reads the map's own table: check it finds what the map holds.
-for (const key of [0, ENTRIES >> 1, ENTRIES - 1]) {
+for (const key of [0, 1, ENTRIES >> 1, ENTRIES - 1, ENTRIES, -1]) {
   if (bareGet(key) !== map.get(key)) {
     throw new Error(`the bare probe of copy 0 misses key ${key}`);
   }
@@ -119,6 +131,38 @@ Deno.bench({
         sum += locked.get(keys[i]);
       }
       locked.readUnlock();
+    }
+    keep(sum);
+  },
+});
+
+Deno.bench({
+  name: "ReadGuard.get ×4096, 1 per guard",
+  group: GROUP,
+  n: size.samples,
+  fn() {
+    const from = next();
+    let sum = 0;
+    for (let i = from; i < from + LOOKUPS; i++) {
+      const guard = read.guard();
+      sum += guard.get(keys[i])!;
+      guard.release();
+    }
+    keep(sum);
+  },
+});
+
+Deno.bench({
+  name: "Map.get ×4096 between two compareExchange (a guard's atomics)",
+  group: GROUP,
+  n: size.samples,
+  fn() {
+    const from = next();
+    let sum = 0;
+    for (let i = from; i < from + LOOKUPS; i++) {
+      Atomics.compareExchange(flag, 0, 0, 1);
+      sum += map.get(keys[i])!;
+      Atomics.compareExchange(flag, 0, 1, 0);
     }
     keep(sum);
   },
