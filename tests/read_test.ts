@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { codecs, create } from "@x/flashmap";
 import { snapshot } from "./utils.ts";
 
@@ -83,4 +83,38 @@ Deno.test("ReadHandle.share() makes a structured-cloneable token", () => {
   assertEquals(token.key, "bigint");
   assertEquals(token.value, "boolean");
   assert(token.buffer instanceof SharedArrayBuffer);
+});
+
+Deno.test("guards of every key kind (each view kind has a guard class of its own) read, refuse bad keys, and refuse all use once released", () => {
+  const kinds = [
+    [codecs.int32, 7, "seven", "7"],
+    [codecs.boolean, true, "yes", 1],
+    [codecs.number, 2.5, "two and a half", "2.5"],
+    [codecs.bigint, 9n, "nine", 9],
+    [codecs.string, "k", "kay", 1],
+    [codecs.bytes, new Uint8Array([1, 2]), "bytes", "12"],
+  ] as const;
+  for (const [key, present, value, wrong] of kinds) {
+    const [write, read] = create({
+      key: key as typeof codecs.string,
+      value: codecs.string,
+    });
+    write.update((guard) => guard.insert(present as string, value));
+    const guard = read.guard();
+    assertEquals(guard.get(present as string), value, key.name);
+    assert(guard.has(present as string), key.name);
+    assertThrows(() => guard.get(wrong as string), TypeError);
+    guard.release();
+    for (
+      const use of [
+        () => guard.get(present as string),
+        () => guard.has(present as string),
+      ]
+    ) {
+      const error = assertThrows(use, TypeError);
+      assert(error.message.includes("released"), error.message);
+    }
+    read.close();
+    write.close();
+  }
 });
