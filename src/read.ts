@@ -201,18 +201,7 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     if (state.closed || state.reclaimed) {
       throw unusable(state, "open a read guard");
     }
-    const context = this.#context;
-    // A class per view kind, so that a call site reading maps of one kind
-    // sees one class, whatever other kinds its thread reads.
-    switch (context.viewKind) {
-      case VIEW_INT32:
-        return new Int32Guard(context, this.#views, state);
-      case VIEW_INLINE:
-        return new InlineGuard(context, this.#views, state);
-      case VIEW_STRING:
-        return new StringGuard(context, this.#views, state);
-    }
-    return new ReadGuardImpl(context, this.#views, state);
+    return new ReadGuardImpl(this.#context, this.#views, state);
   }
 
   get(key: K): V | undefined {
@@ -514,39 +503,78 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     }
   }
 
-  /** `get` of maps whose view has no guard class of its own (entries). */
   get(key: K): V | undefined {
+    if (this.#released) this.#check("read the guard");
+    const context = this.#context;
+    // One call site per view class (see `view/view.ts`).
+    switch (context.viewKind) {
+      case VIEW_INT32:
+        return (context.view as Int32View<V>).get(
+          this.#views,
+          this.#copy,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        );
+      case VIEW_INLINE:
+        return (context.view as InlineView<K, V>).get(
+          this.#views,
+          this.#copy,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        );
+      case VIEW_STRING:
+        return (context.view as StringView<V>).get(
+          this.#views,
+          this.#copy,
+          this.#version,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        );
+    }
     const at = this.#locate(key);
-    return at < 0 ? undefined : this.#context.view.value(this.#views, at);
+    return at < 0 ? undefined : context.view.value(this.#views, at);
   }
 
   has(key: K): boolean {
+    if (this.#released) this.#check("read the guard");
+    const context = this.#context;
+    switch (context.viewKind) {
+      case VIEW_INT32:
+        return (context.view as Int32View<V>).locate(
+          this.#views,
+          this.#copy,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        ) >= 0;
+      case VIEW_INLINE:
+        return (context.view as InlineView<K, V>).locate(
+          this.#views,
+          this.#copy,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        ) >= 0;
+      case VIEW_STRING:
+        return (context.view as StringView<V>).has(
+          this.#views,
+          this.#copy,
+          this.#version,
+          this.#table,
+          this.#mask,
+          key,
+          "read the guard",
+        );
+    }
     return this.#locate(key) >= 0;
-  }
-
-  /** Throws the error for a guard used after its release. */
-  protected refuseReleased(): never {
-    throw new TypeError("Cannot read the guard: the read guard was released");
-  }
-
-  /**
-   * What the guard reads with, for the guards of one view kind (read-only:
-   * release and the counts use the private fields).
-   */
-  protected get guardView(): unknown {
-    return this.#context.view;
-  }
-  protected get guardViews(): MapViews {
-    return this.#views;
-  }
-  protected get guardCopy(): number {
-    return this.#copy;
-  }
-  protected get guardTable(): number {
-    return this.#table;
-  }
-  protected get guardMask(): number {
-    return this.#mask;
   }
 
   /** The word offset of `key`'s slot in this snapshot, or -1. */
@@ -640,88 +668,5 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
 
   [Symbol.dispose](): void {
     this.release();
-  }
-}
-
-/** Guards of inline int32-keyed maps: `get` and `has` through `Int32View`. */
-class Int32Guard<K, V> extends ReadGuardImpl<K, V> {
-  override get(key: K): V | undefined {
-    if (this.released) this.refuseReleased();
-    return (this.guardView as Int32View<V>).get(
-      this.guardViews,
-      this.guardCopy,
-      this.guardTable,
-      this.guardMask,
-      key,
-      "read the guard",
-    );
-  }
-
-  override has(key: K): boolean {
-    if (this.released) this.refuseReleased();
-    return (this.guardView as Int32View<V>).locate(
-      this.guardViews,
-      this.guardCopy,
-      this.guardTable,
-      this.guardMask,
-      key,
-      "read the guard",
-    ) >= 0;
-  }
-}
-
-/** Guards of other inline maps (boolean, number, bigint keys): `InlineView`. */
-class InlineGuard<K, V> extends ReadGuardImpl<K, V> {
-  override get(key: K): V | undefined {
-    if (this.released) this.refuseReleased();
-    return (this.guardView as InlineView<K, V>).get(
-      this.guardViews,
-      this.guardCopy,
-      this.guardTable,
-      this.guardMask,
-      key,
-      "read the guard",
-    );
-  }
-
-  override has(key: K): boolean {
-    if (this.released) this.refuseReleased();
-    return (this.guardView as InlineView<K, V>).locate(
-      this.guardViews,
-      this.guardCopy,
-      this.guardTable,
-      this.guardMask,
-      key,
-      "read the guard",
-    ) >= 0;
-  }
-}
-
-/** Guards of string-keyed maps: `StringView`, with its cache. */
-class StringGuard<K, V> extends ReadGuardImpl<K, V> {
-  override get(key: K): V | undefined {
-    if (this.released) this.refuseReleased();
-    return (this.guardView as StringView<V>).get(
-      this.guardViews,
-      this.guardCopy,
-      this.version,
-      this.guardTable,
-      this.guardMask,
-      key,
-      "read the guard",
-    );
-  }
-
-  override has(key: K): boolean {
-    if (this.released) this.refuseReleased();
-    return (this.guardView as StringView<V>).has(
-      this.guardViews,
-      this.guardCopy,
-      this.version,
-      this.guardTable,
-      this.guardMask,
-      key,
-      "read the guard",
-    );
   }
 }
