@@ -100,8 +100,8 @@ export interface MapOptions<K, V> {
   /**
    * String-keyed maps only: the most bytes this thread's cache of the
    * strings it looks up again and again may take, per read handle (and its
-   * clones); default 8 MiB (about 100,000 keys of 20 characters), 0 turns
-   * it off. The cache lets a lookup of a string the program already holds
+   * clones); default 8 MiB (about 100,000 keys of 20 characters), at most
+   * 512 MiB, 0 turns it off. The cache lets a lookup of a string the program already holds
    * cost about one `Map.get` (see the README). It is per thread, not
    * shared: a worker chooses its own with `attach()`.
    */
@@ -150,12 +150,12 @@ const MAX_CAPACITY = 2 ** 28;
 const INITIAL_GROWTH_BYTES = 64 * 1024;
 const HEADER_BYTES = 128;
 
-/** The most `stringCacheBytes` may be: 1 GiB. */
-const MAX_CACHE_BYTES = 2 ** 30;
+/** The most `stringCacheBytes` may be: 512 MiB. */
+const MAX_CACHE_BYTES = 2 ** 29;
 
 /** `stringCacheBytes`, checked, or its default. */
 function checkCacheBytes(action: string, value: unknown): number {
-  if (value === undefined) return DEFAULT_CACHE_BYTES;
+  if (value === undefined || value === null) return DEFAULT_CACHE_BYTES;
   if (typeof value !== "number") {
     throw new TypeError(
       `Cannot ${action}: stringCacheBytes must be a number, got ${typeof value}`,

@@ -147,12 +147,12 @@ Deno.test("create() without SharedArrayBuffer throws a TypeError naming the COOP
   assertEquals(read.get("a"), "1");
 });
 
-Deno.test("stringCacheBytes: create(), attach() and the builder take 0 to 1 GiB and refuse anything else, before they register a reader", () => {
+Deno.test("stringCacheBytes: create(), attach() and the builder take 0 to 512 MiB (null: the default) and refuse anything else, before they register a reader", () => {
   const [write, read] = create({ stringCacheBytes: 0 });
   write.update((guard) => guard.insert("k", "v"));
   const built = new Builder<string, string>().withStringCacheBytes(4096)
     .build();
-  for (const bytes of [0, 1, 4096, 2 ** 30]) {
+  for (const bytes of [0, 1, 4096, 2 ** 29, null as unknown as number]) {
     using attached = attach(read.share(), { stringCacheBytes: bytes });
     using guard = attached.guard();
     for (let i = 0; i < 10; i++) assertEquals(guard.get("k"), "v");
@@ -163,10 +163,10 @@ Deno.test("stringCacheBytes: create(), attach() and the builder take 0 to 1 GiB 
     const [bad, kind] of [
       [-1, RangeError],
       [0.5, RangeError],
-      [2 ** 30 + 1, RangeError],
+      [2 ** 29 + 1, RangeError],
       [NaN, RangeError],
       ["1", TypeError],
-      [null, TypeError],
+      [{}, TypeError],
     ] as const
   ) {
     const options = { stringCacheBytes: bad as unknown as number };

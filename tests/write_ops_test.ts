@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { type Codec, codecs, create } from "@x/flashmap";
 
 /** A string codec whose encode runs `during` first (user code). */
@@ -61,4 +61,41 @@ Deno.test("WriteOps.replace() calls update once with the current value and retur
   assertEquals(calls, [1.5]);
   assertEquals(read.get(1), 3);
   assertEquals(read.has(2), false);
+});
+
+Deno.test("remove() of a bytes key whose length getter grows the table drops the key from the grown table, and the count agrees", () => {
+  const [write, read] = create({ key: codecs.bytes, value: codecs.int32 });
+  const guard = write.guard();
+  const key = (n: number) => Uint8Array.of(n & 255, n >> 8, 7);
+  for (let i = 0; i < 5; i++) guard.set(key(i), i);
+  let armed = true;
+  class Growing extends Uint8Array {
+    override get length() {
+      if (armed) {
+        armed = false;
+        for (let i = 100; i < 400; i++) guard.set(key(i), i);
+      }
+      return super.length;
+    }
+  }
+  const growing = new Growing(3);
+  growing.set(key(3));
+  let removed: number | undefined;
+  try {
+    removed = guard.remove(growing);
+  } catch (error) {
+    // Refusing the change made from inside the key is as good.
+    assert(error instanceof TypeError, String(error));
+  }
+  let count = 0;
+  for (const _ of guard.keys()) count++;
+  assertEquals(guard.size, count, "the count agrees with the table");
+  assertEquals(guard.has(key(3)), removed === undefined);
+  guard.publish();
+  {
+    using view = read.guard();
+    assertEquals(view.size, count);
+  }
+  read.close();
+  write.close();
 });

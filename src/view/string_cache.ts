@@ -16,14 +16,21 @@ export const ABSENT = null;
 /**
  * What the cache counts for each key it holds, beside 2 bytes a code unit
  * of the key and of a string value: measured in Deno 2.9.6, a `Map` of
- * 100,000 flat 20-unit one-byte keys to small integers took 54 bytes a key
- * on the heap, which this and 2 bytes a unit overstate.
+ * 100,000 flat 20-unit one-byte keys to small integers took about 54
+ * bytes a key on the heap, a little less than this and 2 bytes a unit.
  */
 const CACHED_KEY_BYTES = 40;
 /** What a number or bigint answer adds (a heap number or bigint). */
 const BOXED_ANSWER_BYTES = 16;
 /** What a key of 20 units counts: room for keys, roughly. */
 const TYPICAL_KEY_BYTES = 80;
+/**
+ * The most keys a cache holds, whatever its bytes: a V8 `Map` holds at most
+ * 2^24 entries.
+ */
+const MAX_CACHED_KEYS = 1 << 23;
+/** The least room of the miniature, so that a small cache can come back. */
+const MIN_MINIATURE_BYTES = 4096;
 /** Hash buckets of sighting counts (one byte each). */
 const SIGHTING_BUCKETS = 65536;
 /**
@@ -91,12 +98,14 @@ const OFF = 2;
  *   version empties the cache and stamps it again, unstamped while it is
  *   emptied, so an exception half way leaves a cache that answers nothing.
  * - *Bound.* Keys of at most {@linkcode CACHE_KEY_LENGTH} units, and at
- *   most `capacity` bytes, counted as 40 bytes a key plus 2 a code unit of
- *   the key and of a string answer (16 more for a number or bigint), which
- *   overstates what V8 takes; a full cache is emptied. Keys of 13 units or
+ *   most `capacity` bytes (and 2^23 keys), counted as 40 bytes a key plus 2
+ *   a code unit of the key and of a string answer (16 more for a number or
+ *   bigint): about what V8 takes for one-byte (Latin-1) strings, up to a
+ *   third less than it takes for two-byte ones. A full cache is emptied. Keys of 13 units or
  *   more (which V8 may keep as a slice of a longer string, or a rope) are
  *   kept as flat copies, so the cache holds no string alive but its own.
- *   The miniature takes 1/256 of the room, and the sighting counts 64 KiB.
+ *   The miniature takes 1/256 of the room (at least 4 KiB), and the
+ *   sighting counts 64 KiB.
  * - *Admission.* Up to half full, the cache keeps every key at its first
  *   miss; then only keys seen about four times (misses counted in 65,536
  *   buckets by hash, halved every four per key it has room for), so that
@@ -252,7 +261,12 @@ export class StringCache {
     this.#misses++;
     if (!own || !this.#isNewest(version)) return;
     const sampling = this.#mode === OFF;
-    const room = sampling ? this.#capacity / SAMPLE : this.#capacity;
+    const room = sampling
+      ? Math.min(
+        this.#capacity,
+        Math.max(this.#capacity / SAMPLE, MIN_MINIATURE_BYTES),
+      )
+      : this.#capacity;
     // Up to half full, every key is taken at its first miss; then only
     // keys seen often, so that keys seen once or twice do not churn it.
     const used = sampling ? this.#miniatureBytes : this.#bytes;
@@ -266,13 +280,12 @@ export class StringCache {
       : this.#version === version && this.#copy === copy;
     const previous = stamped ? answers.get(key) : undefined;
     if (previous !== undefined) {
-      // Held already (a caller that did not consult): a new answer, the
-      // same key.
-      answers.set(key, answer);
-      const change = answerBytes(answer) - answerBytes(previous);
-      if (sampling) this.#miniatureBytes += change;
-      else this.#bytes += change;
-      return;
+      // Held already (a caller that did not consult first): let the old
+      // answer go, and count the new one as a new key.
+      answers.delete(key);
+      const held = CACHED_KEY_BYTES + 2 * key.length + answerBytes(previous);
+      if (sampling) this.#miniatureBytes -= held;
+      else this.#bytes -= held;
     }
     if (sampling) {
       if (this.#miniatureVersion !== version || this.#miniatureCopy !== copy) {
@@ -282,7 +295,9 @@ export class StringCache {
         this.#miniatureVersion = version;
         this.#miniatureCopy = copy;
       }
-      if (this.#miniatureBytes + cost > room) {
+      if (
+        this.#miniatureBytes + cost > room || answers.size >= MAX_CACHED_KEYS
+      ) {
         answers.clear();
         this.#miniatureBytes = 0;
       }
@@ -297,7 +312,7 @@ export class StringCache {
         this.#version = version;
         this.#copy = copy;
       }
-      if (this.#bytes + cost > room) {
+      if (this.#bytes + cost > room || answers.size >= MAX_CACHED_KEYS) {
         answers.clear();
         this.#bytes = 0;
         this.#churns = true;
