@@ -101,9 +101,9 @@ export interface MapOptions<K, V> {
    * String-keyed maps only: the most bytes this thread's cache of the
    * strings it looks up again and again may take, per read handle (and its
    * clones); default 8 MiB (about 100,000 keys of 20 characters), at most
-   * 512 MiB, 0 turns it off. The cache lets a lookup of a string the program already holds
-   * cost about one `Map.get` (see the README). It is per thread, not
-   * shared: a worker chooses its own with `attach()`.
+   * 512 MiB, 0 turns it off. The cache lets a lookup of a string the
+   * program already holds cost about one `Map.get` (see the README). It is
+   * per thread, not shared: a worker chooses its own with `attach()`.
    */
   stringCacheBytes?: number;
 }
