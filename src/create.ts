@@ -271,7 +271,7 @@ export function create<K = string, V = string>(
     (valueNameAt + Math.ceil(valueName.length / 2)) / LINE_WORDS,
   ) * LINE_WORDS;
   const format = slotFormat(keys, values, seed);
-  const slots = slotsFor(capacity, format);
+  const slots = slotsFor(capacity, format.maxLoad);
   const stride = format.stride;
   const tablesEnd = start + 2 * stride * slots;
   const needed = tablesEnd * 4;

@@ -409,8 +409,7 @@ export class Store<K, V> implements CopyTables {
   /** Whether one more entry would take `copy`'s table past its load limit. */
   #mustGrow(copy: number): boolean {
     const i32 = this.#views.i32;
-    const slots = i32[descriptor(copy, T_MASK)] + 1;
     return i32[descriptor(copy, T_SIZE)] + 1 >
-      slots * this.#context.format.loadLimit(slots);
+      (i32[descriptor(copy, T_MASK)] + 1) * this.#context.format.maxLoad;
   }
 }

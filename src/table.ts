@@ -48,21 +48,13 @@ import {
  */
 export const MAX_LOAD = 0.8;
 /**
- * The load limit of small tables of 8-byte inline slots (`[key, value]`,
- * up to {@linkcode SMALL_TABLE_SLOTS} slots). Their whole lookup is the
- * probe, and a small table stays in the processor's caches, so the length
- * of a probe run is what a lookup costs: measured on 100,000 int32 keys, a
- * table at most half full read 1.2 times as fast as one at most 80% full.
- * A larger table is read from memory, one miss a lookup whatever its load,
- * and there the smaller table wins: half the memory, and more of it in the
- * processor's caches. (With two reader workers on 2^20 keys and a writer,
- * half-full tables of 2^22 slots read 0.50 times as much as the lock table
- * of the workload harness, 80% ones of 2^21 slots 0.63 times: two runs.)
+ * The load limit of 8-byte inline slots (`[key, value]`). Their whole
+ * lookup is the probe, so the length of a probe run is what a lookup
+ * costs: measured on 100,000 int32 keys, a table at most half full read
+ * 1.2 times as fast as one at most 80% full, and its two copies still take
+ * 64 bytes an entry at most (32 on average over a doubling).
  */
 export const MAX_LOAD_WORD_SLOTS = 0.5;
-/** The most slots a table of 8-byte inline slots fills only to half. */
-export const SMALL_TABLE_SLOTS = 1 << 18;
-
 /** The smallest table. */
 export const MIN_SLOTS = 8;
 
@@ -74,12 +66,12 @@ export const SLOT_ENTRY = 1;
 export const SLOT_KEY = 0;
 
 /**
- * Slots of the smallest table that holds `entries` without going past its
- * load limit (`format`'s, {@linkcode SlotFormat.loadLimit}; 80% without one).
+ * Slots of the smallest table that holds `entries` without going past
+ * `maxLoad` (a format's {@linkcode SlotFormat.maxLoad}).
  */
-export function slotsFor(entries: number, format?: SlotFormat): number {
+export function slotsFor(entries: number, maxLoad: number = MAX_LOAD): number {
   let slots = MIN_SLOTS;
-  while (entries > slots * (format?.loadLimit(slots) ?? MAX_LOAD)) slots *= 2;
+  while (entries > slots * maxLoad) slots *= 2;
   return slots;
 }
 
@@ -108,6 +100,8 @@ export class SlotFormat {
   readonly valueWords: number;
   /** The word of an inline slot where the value starts. */
   readonly valueAt: number;
+  /** The share of a table's slots its entries may fill before it grows. */
+  readonly maxLoad: number;
   readonly #seed: number;
 
   constructor(keyWords: number, valueWords: number, seed: number) {
@@ -118,15 +112,7 @@ export class SlotFormat {
       ? 2
       : 4;
     this.valueAt = this.stride === 2 ? 1 : 2;
-  }
-
-  /**
-   * The share of a table of `slots` slots that its entries may fill before
-   * it grows: half for small tables of 8-byte inline slots, else 80%.
-   */
-  loadLimit(slots: number): number {
-    return this.keyWords !== 0 && this.stride === 2 &&
-        slots <= SMALL_TABLE_SLOTS
+    this.maxLoad = keyWords !== 0 && this.stride === 2
       ? MAX_LOAD_WORD_SLOTS
       : MAX_LOAD;
   }

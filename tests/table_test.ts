@@ -15,7 +15,6 @@ import {
   SlotFormat,
   slotHolding,
   slotsFor,
-  SMALL_TABLE_SLOTS,
   writeTable,
 } from "../src/table.ts";
 
@@ -146,21 +145,15 @@ Deno.test("slotsFor() keeps tables at most 80% full", () => {
   assertEquals(slotsFor(105_000), 262_144);
 });
 
-Deno.test("slotsFor() with a format's limit: small tables of 8-byte inline slots fill to half, larger ones and other formats to 80%", () => {
+Deno.test("slotsFor() with a format's limit: 8-byte inline slots keep tables at most half full, other formats 80%", () => {
   const word = new SlotFormat(1, 1, 7);
   const entry = new SlotFormat(0, 0, 7);
   const wide = new SlotFormat(2, 2, 7);
-  assertEquals(word.loadLimit(8), MAX_LOAD_WORD_SLOTS);
-  assertEquals(word.loadLimit(SMALL_TABLE_SLOTS), MAX_LOAD_WORD_SLOTS);
-  assertEquals(word.loadLimit(2 * SMALL_TABLE_SLOTS), MAX_LOAD);
-  assertEquals([entry.loadLimit(8), wide.loadLimit(8)], [MAX_LOAD, MAX_LOAD]);
-  assertEquals(slotsFor(4, word), 8);
-  assertEquals(slotsFor(5, word), 16);
-  assertEquals(slotsFor(65_536, word), 131_072);
-  assertEquals(slotsFor(65_537, word), 262_144);
-  assertEquals(slotsFor(131_073, word), 524_288);
-  // Past the small tables, 80%: 2^20 keys take 2^21 slots, as before.
-  assertEquals(slotsFor(1 << 20, word), 1 << 21);
-  assertEquals(slotsFor(1_600_000, word), 1 << 21);
-  assertEquals(slotsFor(100_000, entry), 131_072);
+  assertEquals(word.maxLoad, MAX_LOAD_WORD_SLOTS);
+  assertEquals([entry.maxLoad, wide.maxLoad], [MAX_LOAD, MAX_LOAD]);
+  assertEquals(slotsFor(4, word.maxLoad), 8);
+  assertEquals(slotsFor(5, word.maxLoad), 16);
+  assertEquals(slotsFor(65_536, word.maxLoad), 131_072);
+  assertEquals(slotsFor(65_537, word.maxLoad), 262_144);
+  assertEquals(slotsFor(100_000, entry.maxLoad), 131_072);
 });
