@@ -270,9 +270,8 @@ export function create<K = string, V = string>(
   const start = Math.ceil(
     (valueNameAt + Math.ceil(valueName.length / 2)) / LINE_WORDS,
   ) * LINE_WORDS;
-  const format = slotFormat(keys, values, seed);
-  const slots = slotsFor(capacity, format.maxLoad);
-  const stride = format.stride;
+  const slots = slotsFor(capacity);
+  const stride = slotFormat(keys, values, seed).stride;
   const tablesEnd = start + 2 * stride * slots;
   const needed = tablesEnd * 4;
   if (needed > maxBytes) {

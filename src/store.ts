@@ -37,6 +37,7 @@ import {
   forEachSlot,
   holdsOdd,
   homeSlot,
+  MAX_LOAD,
   oddSlot,
   placeSlot,
   readTable,
@@ -410,6 +411,6 @@ export class Store<K, V> implements CopyTables {
   #mustGrow(copy: number): boolean {
     const i32 = this.#views.i32;
     return i32[descriptor(copy, T_SIZE)] + 1 >
-      (i32[descriptor(copy, T_MASK)] + 1) * this.#context.format.maxLoad;
+      (i32[descriptor(copy, T_MASK)] + 1) * MAX_LOAD;
   }
 }

@@ -41,20 +41,12 @@ import {
 } from "./layout.ts";
 
 /**
- * A table of entry slots (or of 16-byte inline slots) grows when an insert
- * would take it over this share of its slots. Eight of a probe run share a
- * 64-byte line, so a fuller table costs lookups little, and each percent
- * saves memory twice: every copy of the index has a table this size.
+ * A table grows when an insert would take it over this share of its slots.
+ * Eight-byte slots put eight of a probe run in one cache line, so a fuller
+ * table costs lookups little, and each percent saves memory twice: every
+ * copy of the index has a table this size.
  */
 export const MAX_LOAD = 0.8;
-/**
- * The load limit of 8-byte inline slots (`[key, value]`). Their whole
- * lookup is the probe, so the length of a probe run is what a lookup
- * costs: measured on 100,000 int32 keys, a table at most half full read
- * 1.2 times as fast as one at most 80% full, and its two copies still take
- * 64 bytes an entry at most (32 on average over a doubling).
- */
-export const MAX_LOAD_WORD_SLOTS = 0.5;
 /** The smallest table. */
 export const MIN_SLOTS = 8;
 
@@ -65,13 +57,10 @@ export const SLOT_ENTRY = 1;
 /** Inline slots: the first stored key word. */
 export const SLOT_KEY = 0;
 
-/**
- * Slots of the smallest table that holds `entries` without going past
- * `maxLoad` (a format's {@linkcode SlotFormat.maxLoad}).
- */
-export function slotsFor(entries: number, maxLoad: number = MAX_LOAD): number {
+/** Slots of the smallest table that holds `entries` below the load limit. */
+export function slotsFor(entries: number): number {
   let slots = MIN_SLOTS;
-  while (entries > slots * maxLoad) slots *= 2;
+  while (entries > slots * MAX_LOAD) slots *= 2;
   return slots;
 }
 
@@ -100,8 +89,6 @@ export class SlotFormat {
   readonly valueWords: number;
   /** The word of an inline slot where the value starts. */
   readonly valueAt: number;
-  /** The share of a table's slots its entries may fill before it grows. */
-  readonly maxLoad: number;
   readonly #seed: number;
 
   constructor(keyWords: number, valueWords: number, seed: number) {
@@ -112,9 +99,6 @@ export class SlotFormat {
       ? 2
       : 4;
     this.valueAt = this.stride === 2 ? 1 : 2;
-    this.maxLoad = keyWords !== 0 && this.stride === 2
-      ? MAX_LOAD_WORD_SLOTS
-      : MAX_LOAD;
   }
 
   /** Whether slots hold keys and values themselves. */

@@ -111,8 +111,7 @@ for (
   ] as const
 ) {
   Deno.test(`Store replays a published batch onto the retired copy, which then holds what the current one holds (${name})`, () => {
-    // Room for the keys: no growth abandons the retired copy.
-    const s = storeOf(key as Codec<unknown>, value as Codec<unknown>, 4, 16);
+    const s = storeOf(key as Codec<unknown>, value as Codec<unknown>);
     const keyOf = (n: number) => key === codecs.int32 ? n : `k${n}`;
     const valueOf = (n: number) => value === codecs.int32 ? n : `v${n}`;
     for (let n = 0; n < 5; n++) put(s, keyOf(n), valueOf(n));
@@ -163,7 +162,7 @@ Deno.test("Store grows the write copy's table, and the copy set then clones the 
 Deno.test("Store.boundLogs() abandons the oldest kept copy once the logs pass their budget", () => {
   // Room for every key: no growth abandons the copy, only the log budget
   // (the larger of 64 and a quarter of 512 slots).
-  const s = storeOf(codecs.int32, codecs.number, 4, 256);
+  const s = storeOf(codecs.int32, codecs.int32, 4, 256);
   assertEquals(readTable(s.views.i32, 0).mask + 1, 512);
   for (let n = 0; n < 10; n++) put(s, n, n);
   publish(s);

@@ -6,8 +6,6 @@ import {
   forEachSlot,
   holdsOdd,
   homeSlot,
-  MAX_LOAD,
-  MAX_LOAD_WORD_SLOTS,
   oddSlot,
   placeSlot,
   readTable,
@@ -143,17 +141,4 @@ Deno.test("slotsFor() keeps tables at most 80% full", () => {
   assertEquals(slotsFor(7), 16);
   assertEquals(slotsFor(100_000), 131_072);
   assertEquals(slotsFor(105_000), 262_144);
-});
-
-Deno.test("slotsFor() with a format's limit: 8-byte inline slots keep tables at most half full, other formats 80%", () => {
-  const word = new SlotFormat(1, 1, 7);
-  const entry = new SlotFormat(0, 0, 7);
-  const wide = new SlotFormat(2, 2, 7);
-  assertEquals(word.maxLoad, MAX_LOAD_WORD_SLOTS);
-  assertEquals([entry.maxLoad, wide.maxLoad], [MAX_LOAD, MAX_LOAD]);
-  assertEquals(slotsFor(4, word.maxLoad), 8);
-  assertEquals(slotsFor(5, word.maxLoad), 16);
-  assertEquals(slotsFor(65_536, word.maxLoad), 131_072);
-  assertEquals(slotsFor(65_537, word.maxLoad), 262_144);
-  assertEquals(slotsFor(100_000, entry.maxLoad), 131_072);
 });
