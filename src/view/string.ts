@@ -323,14 +323,7 @@ export class StringView<V> implements View<V> {
           this.#probe(i32, table, mask, key),
           length,
         );
-        cache.missed(
-          key as string,
-          this.#hash,
-          answer,
-          version,
-          copy,
-          this.#own(i32, copy, table, mask),
-        );
+        this.#missed(i32, key as string, answer, version, copy, table, mask);
       }
       cache.consulted();
       return answer;
@@ -342,18 +335,31 @@ export class StringView<V> implements View<V> {
     );
     if (cache.around(this.#hash)) {
       if (cache.consultMiniature(key as string, version, copy) === undefined) {
-        cache.missed(
-          key as string,
-          this.#hash,
-          answer,
-          version,
-          copy,
-          this.#own(i32, copy, table, mask),
-        );
+        this.#missed(i32, key as string, answer, version, copy, table, mask);
       }
       cache.consulted();
     }
     return answer;
+  }
+
+  /** Tells the cache what the key last probed has in `version` of `copy`. */
+  #missed(
+    i32: Int32Array,
+    key: string,
+    answer: unknown,
+    version: number,
+    copy: number,
+    table: number,
+    mask: number,
+  ): void {
+    this.#cache.missed(
+      key,
+      this.#hash,
+      answer,
+      version,
+      copy,
+      this.#own(i32, copy, table, mask),
+    );
   }
 }
 

@@ -132,16 +132,9 @@ export class StringCache {
   /** The longest key the cache takes: -1 when it has no room. */
   readonly maxLength: number;
   readonly #capacity: number;
-  /** Key → answer, for version `#version` of copy `#copy`. */
-  readonly #answers = new Map<string, unknown>();
-  #bytes = 0;
-  #version = 0;
-  #copy = -1;
-  /** The miniature consulted while the cache is off, and its bytes. */
-  readonly #miniature = new Map<string, unknown>();
-  #miniatureBytes = 0;
-  #miniatureVersion = 0;
-  #miniatureCopy = -1;
+  /** The cache's answers, and the miniature's (consulted while it is off). */
+  readonly #answers = new Answers();
+  readonly #miniature = new Answers();
   /** The newest version a lookup has seen: only its lookups keep answers. */
   #newest = 0;
   #seenAny = false;
@@ -199,20 +192,20 @@ export class StringCache {
 
   /** Keys in the cache now (for tests). */
   get size(): number {
-    return this.#answers.size;
+    return this.#answers.map.size;
   }
 
   /** The bytes the cache counts now (for tests). */
   get bytes(): number {
-    return this.#bytes;
+    return this.#answers.bytes;
   }
 
   /** Keys and bytes in the miniature now (for tests). */
   get miniatureSize(): number {
-    return this.#miniature.size;
+    return this.#miniature.map.size;
   }
   get miniatureBytes(): number {
-    return this.#miniatureBytes;
+    return this.#miniature.bytes;
   }
 
   /** Whether every lookup the cache takes consults it now. */
@@ -226,11 +219,8 @@ export class StringCache {
    * `consult` counts and times); else `undefined`, and nothing counted.
    */
   hit(key: string, version: number, copy: number): unknown {
-    if (
-      this.#mode !== ON || this.#window <= 1 || version !== this.#version ||
-      copy !== this.#copy
-    ) return undefined;
-    const answer = this.#answers.get(key);
+    if (this.#mode !== ON || this.#window <= 1) return undefined;
+    const answer = this.#answers.get(key, version, copy);
     if (answer !== undefined) this.#window--;
     return answer;
   }
@@ -241,8 +231,7 @@ export class StringCache {
    * `missed`). Counts a consultation; call `consulted` after.
    */
   consult(key: string, version: number, copy: number): unknown {
-    if (version !== this.#version || copy !== this.#copy) return undefined;
-    return this.#answers.get(key);
+    return this.#answers.get(key, version, copy);
   }
 
   /**
@@ -261,6 +250,7 @@ export class StringCache {
     this.#misses++;
     if (!own || !this.#isNewest(version)) return;
     const sampling = this.#mode === OFF;
+    const answers = sampling ? this.#miniature : this.#answers;
     const room = sampling
       ? Math.min(
         this.#capacity,
@@ -269,56 +259,12 @@ export class StringCache {
       : this.#capacity;
     // Up to half full, every key is taken at its first miss; then only
     // keys seen often, so that keys seen once or twice do not churn it.
-    const used = sampling ? this.#miniatureBytes : this.#bytes;
-    const admitAfter = 2 * used < room ? 1 : ADMIT_AFTER;
+    const admitAfter = 2 * answers.bytes < room ? 1 : ADMIT_AFTER;
     if (this.#sight(hash) < admitAfter) return;
     const cost = CACHED_KEY_BYTES + 2 * key.length + answerBytes(answer);
     if (cost > room) return;
-    const answers = sampling ? this.#miniature : this.#answers;
-    const stamped = sampling
-      ? this.#miniatureVersion === version && this.#miniatureCopy === copy
-      : this.#version === version && this.#copy === copy;
-    const previous = stamped ? answers.get(key) : undefined;
-    if (previous !== undefined) {
-      // Held already (a caller that did not consult first): let the old
-      // answer go, and count the new one as a new key.
-      answers.delete(key);
-      const held = CACHED_KEY_BYTES + 2 * key.length + answerBytes(previous);
-      if (sampling) this.#miniatureBytes -= held;
-      else this.#bytes -= held;
-    }
-    if (sampling) {
-      if (this.#miniatureVersion !== version || this.#miniatureCopy !== copy) {
-        this.#miniatureCopy = -1;
-        answers.clear();
-        this.#miniatureBytes = 0;
-        this.#miniatureVersion = version;
-        this.#miniatureCopy = copy;
-      }
-      if (
-        this.#miniatureBytes + cost > room || answers.size >= MAX_CACHED_KEYS
-      ) {
-        answers.clear();
-        this.#miniatureBytes = 0;
-      }
-      answers.set(flatCopy(key), answer);
-      this.#miniatureBytes += cost;
-    } else {
-      if (this.#version !== version || this.#copy !== copy) {
-        // Unstamped while it is emptied: see the class.
-        this.#copy = -1;
-        answers.clear();
-        this.#bytes = 0;
-        this.#version = version;
-        this.#copy = copy;
-      }
-      if (this.#bytes + cost > room || answers.size >= MAX_CACHED_KEYS) {
-        answers.clear();
-        this.#bytes = 0;
-        this.#churns = true;
-      }
-      answers.set(flatCopy(key), answer);
-      this.#bytes += cost;
+    if (answers.keep(key, answer, cost, version, copy, room) && !sampling) {
+      this.#churns = true;
     }
     this.#admitted++;
   }
@@ -343,10 +289,7 @@ export class StringCache {
 
   /** While the cache is off: the miniature's answer for `key`, if any. */
   consultMiniature(key: string, version: number, copy: number): unknown {
-    if (version !== this.#miniatureVersion || copy !== this.#miniatureCopy) {
-      return undefined;
-    }
-    return this.#miniature.get(key);
+    return this.#miniature.get(key, version, copy);
   }
 
   /** Whether `version` is the newest a lookup has seen (noting it if so). */
@@ -434,7 +377,6 @@ export class StringCache {
       } else {
         this.#backoff = 0;
         this.#answers.clear();
-        this.#bytes = 0;
       }
       return;
     }
@@ -452,7 +394,7 @@ export class StringCache {
     this.#restartTiming();
     // A cache kept from its last try needs no filling, only time to come
     // back into the processor's caches: about a lookup per key it holds.
-    const kept = this.#answers.size;
+    const kept = this.#answers.map.size;
     this.#grace = kept > 0
       ? Math.max(TIMED_WINDOWS, Math.ceil(kept / WINDOW))
       : this.#graceWindows;
@@ -470,6 +412,69 @@ export class StringCache {
     this.#cachedWindows = 0;
     this.#aroundMs = -1;
     this.#aroundWindows = 0;
+  }
+}
+
+/**
+ * Answers of one version of one copy, and the bytes they count: the
+ * cache's, or its miniature's.
+ */
+class Answers {
+  /** Key → answer, for version `version` of copy `copy` (-1: none). */
+  readonly map = new Map<string, unknown>();
+  bytes = 0;
+  version = 0;
+  copy = -1;
+
+  /** The answer for `key` in `version` of `copy`, if held. */
+  get(key: string, version: number, copy: number): unknown {
+    if (version !== this.version || copy !== this.copy) return undefined;
+    return this.map.get(key);
+  }
+
+  /**
+   * Keeps `answer` for `key` in `version` of `copy`, counting `cost` bytes
+   * against `room`: first empties the answers of another version or copy,
+   * or all of them if they are full. Returns whether it emptied them for
+   * room.
+   */
+  keep(
+    key: string,
+    answer: unknown,
+    cost: number,
+    version: number,
+    copy: number,
+    room: number,
+  ): boolean {
+    const map = this.map;
+    if (this.version !== version || this.copy !== copy) {
+      // Unstamped while it is emptied: an exception half way leaves
+      // answers that answer nothing.
+      this.copy = -1;
+      this.clear();
+      this.version = version;
+      this.copy = copy;
+    }
+    const previous = map.get(key);
+    if (previous !== undefined) {
+      // Held already (a caller that did not consult first): the old answer
+      // goes, and the new one counts as a new key.
+      map.delete(key);
+      this.bytes -= CACHED_KEY_BYTES + 2 * key.length + answerBytes(previous);
+    }
+    let emptied = false;
+    if (this.bytes + cost > room || map.size >= MAX_CACHED_KEYS) {
+      this.clear();
+      emptied = true;
+    }
+    map.set(flatCopy(key), answer);
+    this.bytes += cost;
+    return emptied;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.bytes = 0;
   }
 }
 
