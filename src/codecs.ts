@@ -155,11 +155,21 @@ const numberKeys = new NumberKeys();
 const bigintKeys = new BigIntKeys();
 const booleanKeys = new BooleanKeys();
 
+/**
+ * `value`'s bytes in a plain `Uint8Array` of the map's own. A subclass, or an
+ * instance with a `length` (or any) property of its own, could run user
+ * code whenever the map reads it; the typed-array constructor copies by the
+ * array's internal slots, without reading any property.
+ */
+function plainBytes(value: Uint8Array): Uint8Array {
+  return new Uint8Array(value);
+}
+
 function copyBytes(value: unknown, action: string, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw typeError(action, what, "a Uint8Array", value);
   }
-  return value;
+  return plainBytes(value);
 }
 
 const stringCodec: KeyCodec<string> = builtin({
@@ -216,7 +226,7 @@ const identity = (bytes: Uint8Array) => bytes;
 const bytesCodec: KeyCodec<Uint8Array> = builtin({
   name: "bytes",
   canonical: true,
-  encode: (value: Uint8Array) => copyBytes(value, "encode", "value").slice(),
+  encode: (value: Uint8Array) => copyBytes(value, "encode", "value"),
   decode: (bytes: Uint8Array) => bytes.slice(),
 }, {
   key: new ByteKeys(
@@ -337,7 +347,7 @@ function encodeWith(
         `Cannot use codec "${codec.name}": encode must return a Uint8Array, got ${typeof bytes}`,
       );
     }
-    return bytes;
+    return plainBytes(bytes);
   };
 }
 

@@ -674,7 +674,9 @@ export class ByteKeys<K> extends ProbedKeys<K, Uint8Array> {
     return this.#encode(key, action);
   }
   override own(bytes: Uint8Array): Uint8Array {
-    return bytes.slice();
+    // The typed-array constructor reads no property (`slice` would look up
+    // the species): the copy is plain whatever `bytes` is.
+    return new Uint8Array(bytes);
   }
   hash(bytes: Uint8Array, seed: number): number {
     return hashBytes(bytes, seed);
@@ -1003,7 +1005,9 @@ export class ByteValues<V> extends EntryValues<V, Uint8Array> {
     return this.#encode(value, action);
   }
   override own(bytes: Uint8Array): Uint8Array {
-    return bytes.slice();
+    // The typed-array constructor reads no property (`slice` would look up
+    // the species): the copy is plain whatever `bytes` is.
+    return new Uint8Array(bytes);
   }
   length(bytes: Uint8Array): number {
     return bytes.length;

@@ -622,3 +622,62 @@ Deno.test("attach() refuses a buffer with any forged header word with a TypeErro
   read.close();
   write.close();
 });
+
+Deno.test("bytes keys and values that run code when read (a Uint8Array subclass, an own length getter, a user codec's output) are copied without running it, for every operation", () => {
+  let ran = 0;
+  class Loud extends Uint8Array {
+    override get length(): number {
+      ran++;
+      return super.length;
+    }
+  }
+  const loud = (...bytes: number[]) => {
+    const value = new Loud(bytes.length);
+    value.set(bytes);
+    return value;
+  };
+  const ownLength = (...bytes: number[]) => {
+    const value = Uint8Array.from(bytes);
+    Object.defineProperty(value, "length", {
+      get() {
+        ran++;
+        return bytes.length;
+      },
+    });
+    return value;
+  };
+  const userCodec: KeyCodec<string> = {
+    name: "test:loud-bytes",
+    canonical: true,
+    encode: (text: string) => loud(...new TextEncoder().encode(text)),
+    decode: (bytes: Uint8Array) => new TextDecoder().decode(bytes),
+  };
+  for (const make of [loud, ownLength]) {
+    const [write, read] = create({ key: codecs.bytes, value: codecs.bytes });
+    write.update((guard) => {
+      guard.insert(make(1, 2), make(3, 4));
+      guard.set(make(5), make(6, 7, 8));
+      assertEquals([...guard.get(make(1, 2))!], [3, 4]);
+      assert(guard.has(make(5)));
+      guard.replace(make(5), () => make(9));
+      assertEquals([...guard.remove(make(5))!], [9]);
+      assert(!guard.delete(make(5)));
+    });
+    {
+      using view = read.guard();
+      assertEquals([...view.get(make(1, 2))!], [3, 4]);
+      assert(!view.has(make(5)));
+    }
+    assertEquals([...read.get(make(1, 2))!], [3, 4]);
+    read.close();
+    write.close();
+  }
+  const [write, read] = create({ key: userCodec, value: codecs.int32 });
+  write.update((guard) => guard.insert("a", 1));
+  assertEquals(read.get("a"), 1);
+  write.update((guard) => assertEquals(guard.remove("a"), 1));
+  assertEquals(read.get("a"), undefined);
+  read.close();
+  write.close();
+  assertEquals(ran, 0, "no getter of the caller's arrays ran");
+});
