@@ -159,8 +159,10 @@ export class StringCache {
   /** Windows to wait off before trying again, and those waited. */
   #backoff = 0;
   #windowsOff = 0;
-  /** When this window started (`performance.now()`). */
-  #started = performance.now();
+  /** The clock windows are timed with, in ms (`performance.now`). */
+  readonly #clock: () => number;
+  /** When this window started. */
+  #started: number;
   /** Estimated ms per lookup with the cache and around it (-1: unknown). */
   #cachedMs = -1;
   #aroundMs = -1;
@@ -171,8 +173,11 @@ export class StringCache {
   /**
    * @param capacity The bytes the cache may count (`stringCacheBytes`); 0
    * for no cache.
+   * @param clock The time in ms (tests pass a clock of their own).
    */
-  constructor(capacity: number) {
+  constructor(capacity: number, clock: () => number = () => performance.now()) {
+    this.#clock = clock;
+    this.#started = clock();
     this.#capacity = capacity;
     this.maxLength = capacity > 0 ? CACHE_KEY_LENGTH : -1;
     this.#sightings = new Uint8Array(capacity > 0 ? SIGHTING_BUCKETS : 4);
@@ -322,7 +327,7 @@ export class StringCache {
 
   /** Ends a window: times it, and decides what the next one does. */
   #endWindow(): void {
-    const now = performance.now();
+    const now = this.#clock();
     const elapsed = now - this.#started;
     const mode = this.#mode;
     if (mode === AROUND) {
@@ -339,7 +344,7 @@ export class StringCache {
     this.#window = WINDOW;
     this.#misses = 0;
     this.#admitted = 0;
-    this.#started = performance.now();
+    this.#started = this.#clock();
   }
 
   /** What the hit rate of this window says: whether the cache pays. */

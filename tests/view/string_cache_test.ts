@@ -110,3 +110,86 @@ Deno.test("StringCache takes keys of at most 64 units, and nothing with no room"
   for (let i = 0; i < 20; i++) miss(none, "k", 1);
   assertEquals([none.size, none.bytes], [0, 0]);
 });
+
+/**
+ * Drives a cache as a view does, `lookups` times over `keys` in turn, on a
+ * clock that a lookup advances by `cachedNs` while the cache is on and by
+ * `aroundNs` while lookups go around it. Returns the share of lookups the
+ * cache took.
+ */
+function drive(
+  cache: StringCache,
+  clock: { now: number },
+  keys: readonly string[],
+  lookups: number,
+  cachedNs: number,
+  aroundNs: number,
+): number {
+  let taken = 0;
+  for (let i = 0; i < lookups; i++) {
+    const key = keys[i % keys.length];
+    const answer = key.length;
+    if (cache.on) {
+      taken++;
+      clock.now += cachedNs / 1e6;
+      if (cache.hit(key, 1, 0) !== undefined) continue;
+      if (cache.consult(key, 1, 0) === undefined) {
+        cache.missed(key, hashOf(key), answer, 1, 0, true);
+      }
+      cache.consulted();
+    } else {
+      clock.now += aroundNs / 1e6;
+      if (cache.around(hashOf(key))) {
+        if (cache.consultMiniature(key, 1, 0) === undefined) {
+          cache.missed(key, hashOf(key), answer, 1, 0, true);
+        }
+        cache.consulted();
+      }
+    }
+  }
+  return taken / lookups;
+}
+
+const KEYS = Array.from(
+  { length: 2000 },
+  (_, i) => `session:${i}`.padEnd(20, "-"),
+);
+
+Deno.test("StringCache stays on while lookups through it are faster than around it", () => {
+  const clock = { now: 0 };
+  const cache = new StringCache(1 << 20, () => clock.now);
+  drive(cache, clock, KEYS, 400_000, 60, 400);
+  const share = drive(cache, clock, KEYS, 400_000, 60, 400);
+  assert(share > 0.95, `on for ${share} of the lookups`);
+  assertEquals(cache.size, KEYS.length);
+});
+
+Deno.test("StringCache goes off while its hits are slower than going around (strings V8 hashes each time), keeps its answers, and tries again ever less often", () => {
+  const clock = { now: 0 };
+  const cache = new StringCache(1 << 20, () => clock.now);
+  drive(cache, clock, KEYS, 400_000, 700, 400);
+  assert(!cache.on || cache.size > 0);
+  const share = drive(cache, clock, KEYS, 2_000_000, 700, 400);
+  assert(share < 0.1, `on for ${share} of the lookups`);
+  assertEquals(cache.size, KEYS.length, "answers kept for the next try");
+  // Once hits are fast again, a try finds it so and the cache stays on.
+  drive(cache, clock, KEYS, 4_000_000, 60, 400);
+  const after = drive(cache, clock, KEYS, 400_000, 60, 400);
+  assert(after > 0.95, `on for ${after} of the lookups`);
+});
+
+Deno.test("StringCache with far more keys in use than it holds goes off and lets its answers go", () => {
+  const clock = { now: 0 };
+  const many = Array.from(
+    { length: 60_000 },
+    (_, i) => `k${i}`.padEnd(20, "-"),
+  );
+  // Room for about 3,000 keys: a miss costs more than a lookup around it.
+  const cache = new StringCache(3000 * 80, () => clock.now);
+  const share = (() => {
+    drive(cache, clock, many, 600_000, 500, 400);
+    return drive(cache, clock, many, 600_000, 500, 400);
+  })();
+  assert(share < 0.1, `on for ${share} of the lookups`);
+  assert(cache.size <= 3000);
+});
