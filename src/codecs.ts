@@ -155,21 +155,12 @@ const numberKeys = new NumberKeys();
 const bigintKeys = new BigIntKeys();
 const booleanKeys = new BooleanKeys();
 
-/**
- * `value`'s bytes in a plain `Uint8Array` of the map's own. A subclass, or an
- * instance with a `length` (or any) property of its own, could run user
- * code whenever the map reads it; the typed-array constructor copies by the
- * array's internal slots, without reading any property.
- */
-function plainBytes(value: Uint8Array): Uint8Array {
-  return new Uint8Array(value);
-}
-
-function copyBytes(value: unknown, action: string, what: string): Uint8Array {
+/** `value`, checked to be a `Uint8Array` (`ByteKeys`/`ByteValues` copy it). */
+function checkBytes(value: unknown, action: string, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw typeError(action, what, "a Uint8Array", value);
   }
-  return plainBytes(value);
+  return value;
 }
 
 const stringCodec: KeyCodec<string> = builtin({
@@ -226,16 +217,17 @@ const identity = (bytes: Uint8Array) => bytes;
 const bytesCodec: KeyCodec<Uint8Array> = builtin({
   name: "bytes",
   canonical: true,
-  encode: (value: Uint8Array) => copyBytes(value, "encode", "value"),
+  encode: (value: Uint8Array) =>
+    new Uint8Array(checkBytes(value, "encode", "value")),
   decode: (bytes: Uint8Array) => bytes.slice(),
 }, {
   key: new ByteKeys(
-    (key, action) => copyBytes(key, action, "key"),
+    (key, action) => checkBytes(key, action, "key"),
     identity,
     false,
   ),
   value: new ByteValues(
-    (value, action) => copyBytes(value, action, "value"),
+    (value, action) => checkBytes(value, action, "value"),
     identity,
   ),
 });
@@ -347,7 +339,7 @@ function encodeWith(
         `Cannot use codec "${codec.name}": encode must return a Uint8Array, got ${typeof bytes}`,
       );
     }
-    return plainBytes(bytes);
+    return bytes;
   };
 }
 

@@ -670,13 +670,18 @@ export class ByteKeys<K> extends ProbedKeys<K, Uint8Array> {
     this.#decode = decode;
     this.runsUserCode = runsUserCode;
   }
+  /**
+   * A plain copy of the map's own: the caller's array may be a subclass,
+   * or have a `length` (or any) property of its own, that runs user code
+   * whenever the map reads it; the typed-array constructor copies by the
+   * array's internal slots, reading no property.
+   */
   prepare(key: unknown, action: string): Uint8Array {
-    return this.#encode(key, action);
+    return new Uint8Array(this.#encode(key, action));
   }
+  /** `prepare` made it the map's own already. */
   override own(bytes: Uint8Array): Uint8Array {
-    // The typed-array constructor reads no property (`slice` would look up
-    // the species): the copy is plain whatever `bytes` is.
-    return new Uint8Array(bytes);
+    return bytes;
   }
   hash(bytes: Uint8Array, seed: number): number {
     return hashBytes(bytes, seed);
@@ -1001,13 +1006,13 @@ export class ByteValues<V> extends EntryValues<V, Uint8Array> {
     this.#encode = encode;
     this.#decode = decode;
   }
+  /** A plain copy of the map's own (see `ByteKeys.prepare`). */
   prepare(value: unknown, action: string): Uint8Array {
-    return this.#encode(value, action);
+    return new Uint8Array(this.#encode(value, action));
   }
+  /** `prepare` made it the map's own already. */
   override own(bytes: Uint8Array): Uint8Array {
-    // The typed-array constructor reads no property (`slice` would look up
-    // the species): the copy is plain whatever `bytes` is.
-    return new Uint8Array(bytes);
+    return bytes;
   }
   length(bytes: Uint8Array): number {
     return bytes.length;
