@@ -788,3 +788,31 @@ Deno.test("StringView answers rightly while it keeps only a miniature of its cac
   read.close();
   write.close();
 });
+
+Deno.test("ReadGuard.get() of string keys runs no code that replaced performance.now after the library loaded (the cache's clock), so nothing can re-enter a lookup", () => {
+  const [write, read] = create({ key: codecs.string, value: codecs.int32 });
+  const keys = Array.from({ length: 300 }, (_, i) => `session:clock-${i}`);
+  write.update((guard) => keys.forEach((key, i) => guard.insert(key, i)));
+  const original = performance.now;
+  let calls = 0;
+  performance.now = () => {
+    calls++;
+    throw new Error("a replaced clock ran inside a lookup");
+  };
+  try {
+    for (let pass = 0; pass < 40; pass++) {
+      const guard = read.guard();
+      keys.forEach((key, i) => {
+        assertEquals(guard.get(key), i);
+        assert(guard.has(key));
+      });
+      assert(!guard.has("session:absent"));
+      guard.release();
+    }
+  } finally {
+    performance.now = original;
+  }
+  assertEquals(calls, 0);
+  read.close();
+  write.close();
+});

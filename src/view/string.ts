@@ -49,6 +49,9 @@ const VALUE_STRING = 5;
 /** Values read through their storage: JSON, bytes, user codecs. */
 const VALUE_STORED = 0;
 
+/** What `#answerOf` returns for a lookup that went around the cache. */
+const AROUND: unique symbol = Symbol("around the cache");
+
 /** Keys longer than this get scratch space for their lookup only. */
 const LONG_KEY = 1 << 14;
 
@@ -107,6 +110,8 @@ export class StringView<V> implements View<V> {
   #packed: Int32Array = new Int32Array(64);
   /** The hash of the key last probed. */
   #hash = 0;
+  /** The slot the last lookup around the cache found, or -1. */
+  #at = -1;
   readonly #cache: StringCache;
 
   /**
@@ -274,7 +279,10 @@ export class StringView<V> implements View<V> {
       key,
       action,
     );
-    return this.#fromAnswer(views, answer, (key as string).length);
+    const length = (key as string).length;
+    if (answer !== AROUND) return this.#fromAnswer(views, answer, length);
+    const at = this.#at;
+    return at < 0 ? undefined : this.#read(views, views.i32[at + 1], length);
   }
 
   /** `ReadGuard.has`: a cache hit here, anything else in `#answerOf`. */
@@ -291,13 +299,23 @@ export class StringView<V> implements View<V> {
       const answer = this.#cache.hit(key, version, copy);
       if (answer !== undefined) return answer !== ABSENT;
     }
-    return this.#answerOf(views, copy, version, table, mask, key, action) !==
-      ABSENT;
+    const answer = this.#answerOf(
+      views,
+      copy,
+      version,
+      table,
+      mask,
+      key,
+      action,
+    );
+    return answer === AROUND ? this.#at >= 0 : answer !== ABSENT;
   }
 
   /**
-   * The answer for `key` in `version` of `copy`: the cache's, or a
-   * probe's, which the cache may keep.
+   * The answer for `key` in `version` of `copy` while the cache is on: its
+   * own, or a probe's, which it may keep. Else `AROUND`, with the slot
+   * the probe found (or -1) in `#at`: the caller reads only what it needs
+   * (`has` decodes no value).
    */
   #answerOf(
     views: MapViews,
@@ -312,15 +330,12 @@ export class StringView<V> implements View<V> {
     const cache = this.#cache;
     const i32 = views.i32;
     const length = (key as string).length;
-    if (length > cache.maxLength) {
-      return this.#answer(views, this.#probe(i32, table, mask, key), length);
-    }
-    if (cache.on) {
+    if (length <= cache.maxLength && cache.on) {
       let answer = cache.consult(key as string, version, copy);
       if (answer === undefined) {
         answer = this.#answer(
           views,
-          this.#probe(i32, table, mask, key),
+          this.#probe(i32, table, mask, key as string),
           length,
         );
         this.#missed(i32, key as string, answer, version, copy, table, mask);
@@ -328,18 +343,16 @@ export class StringView<V> implements View<V> {
       cache.consulted();
       return answer;
     }
-    const answer = this.#answer(
-      views,
-      this.#probe(i32, table, mask, key as string),
-      length,
-    );
-    if (cache.around(this.#hash)) {
+    const at = this.#probe(i32, table, mask, key as string);
+    this.#at = at;
+    if (length <= cache.maxLength && cache.around(this.#hash)) {
       if (cache.consultMiniature(key as string, version, copy) === undefined) {
+        const answer = this.#answer(views, at, length);
         this.#missed(i32, key as string, answer, version, copy, table, mask);
       }
       cache.consulted();
     }
-    return answer;
+    return AROUND;
   }
 
   /** Tells the cache what the key last probed has in `version` of `copy`. */

@@ -70,6 +70,12 @@ const SLOWER = 1.25;
 /** The longest wait, in windows off, before the cache is tried again. */
 const MAX_BACKOFF = 64;
 
+/**
+ * The clock, taken when the module loads: code that replaces
+ * `performance.now` later cannot run inside a lookup.
+ */
+const now: () => number = performance.now.bind(performance);
+
 /** The cache answers every lookup it takes. */
 const ON = 0;
 /** On, but this window's lookups go around it, to be timed. */
@@ -175,7 +181,7 @@ export class StringCache {
    * for no cache.
    * @param clock The time in ms (tests pass a clock of their own).
    */
-  constructor(capacity: number, clock: () => number = () => performance.now()) {
+  constructor(capacity: number, clock: () => number = now) {
     this.#clock = clock;
     this.#started = clock();
     this.#capacity = capacity;
@@ -327,8 +333,8 @@ export class StringCache {
 
   /** Ends a window: times it, and decides what the next one does. */
   #endWindow(): void {
-    const now = this.#clock();
-    const elapsed = now - this.#started;
+    const time = this.#clock();
+    const elapsed = time - this.#started;
     const mode = this.#mode;
     if (mode === AROUND) {
       this.#aroundMs = estimate(this.#aroundMs, elapsed / WINDOW);
