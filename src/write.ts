@@ -247,14 +247,7 @@ export class Writer<K, V> {
           timeoutMs,
         );
       } catch (error) {
-        throw timedOut(
-          this.context,
-          this.#copies,
-          error,
-          action,
-          timeoutMs,
-          this.#maxBytes,
-        );
+        throw this.#waitFailed(error, action, timeoutMs);
       }
     }
     this.#prepared();
@@ -272,17 +265,22 @@ export class Writer<K, V> {
           timeoutMs,
         );
       } catch (error) {
-        throw timedOut(
-          this.context,
-          this.#copies,
-          error,
-          action,
-          timeoutMs,
-          this.#maxBytes,
-        );
+        throw this.#waitFailed(error, action, timeoutMs);
       }
     }
     this.#prepared();
+  }
+
+  /** What a wait for a free copy that failed with `error` throws. */
+  #waitFailed(error: unknown, action: string, timeoutMs: number): unknown {
+    return timedOut(
+      this.context,
+      this.#copies,
+      error,
+      action,
+      timeoutMs,
+      this.#maxBytes,
+    );
   }
 
   /** After `CopySet.prepare`: writes go to its copy; logs no copy needs go. */
