@@ -15,7 +15,6 @@ import type { Store } from "./store.ts";
 import { descriptor } from "./table.ts";
 import { T_MASK, T_OFFSET, T_SIZE } from "./layout.ts";
 import type { WriteGuard } from "./write_api.ts";
-import { VIEW_STRING } from "./view/view.ts";
 
 /** What the operations need of the writer. */
 export interface WriteHost<K, V> {
@@ -148,18 +147,17 @@ export class WriteOps<K, V> {
   }
 
   /**
-   * Word index of the write copy's slot holding `key`, or -1. Keys that are
-   * primitives (inline kinds, strings) are found through the map's view, as
-   * read guards find them (never its cache: `locate` probes); no user code
-   * can run while they are checked and hashed. Other keys may be objects
-   * whose getters run user code (a `Uint8Array` subclass), which could
-   * change or grow the table: they are prepared with changes refused, and
-   * the table is read only then. Removals find their slot here too:
-   * neither they nor lookups keep the key.
+   * Word index of the write copy's slot holding `key`, or -1: through the
+   * map's view, as read guards find it (never its cache: `locate` probes);
+   * no user code runs while it checks and hashes the key (bytes keys are
+   * copied by the typed-array constructor, which reads no property). Keys a
+   * user codec encodes are prepared with changes refused, and the table is
+   * read only then. Removals find their slot here too: neither they nor
+   * lookups keep the key.
    */
   #locate(key: K, action: string): number {
     const { context, views, store, writeCopy } = this.#host;
-    if (!context.format.inline && context.viewKind !== VIEW_STRING) {
+    if (context.keys.runsUserCode) {
       return store.find(writeCopy, this.#ownKey(key, action), this.#hash);
     }
     const i32 = views.i32;
