@@ -211,14 +211,6 @@ export class StringCache {
     return this.#answers.bytes;
   }
 
-  /** Keys and bytes in the miniature now (for tests). */
-  get miniatureSize(): number {
-    return this.#miniature.map.size;
-  }
-  get miniatureBytes(): number {
-    return this.#miniature.bytes;
-  }
-
   /** Whether every lookup the cache takes consults it now. */
   get on(): boolean {
     return this.#mode === ON;
