@@ -26,6 +26,7 @@ import {
   typeError,
   type ValueStorage,
 } from "./storage.ts";
+import { type Atomic, CellValues } from "./cells.ts";
 
 /**
  * Turns values of type `T` into bytes and back.
@@ -241,6 +242,69 @@ const jsonCodec: Codec<unknown> = builtin({
   decode: (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)),
 }, { value: jsonValues });
 
+/** The most cells one entry of an array-of-cells codec may hold. */
+export const MAX_CELLS = 1 << 20;
+
+/** A codec of atomic cells: `wide` for 64-bit cells, `array` for `length` of them. */
+function cellCodec<T>(
+  name: string,
+  wide: boolean,
+  length: number,
+  array: boolean,
+): Codec<Atomic<T>> {
+  const storage = new CellValues<T>(wide, length, array);
+  const bytes = wide ? 8 : 4;
+  return builtin({
+    name,
+    canonical: false,
+    encode: (value: Atomic<T>) => {
+      const cells = storage.prepare(value, "encode");
+      return new Uint8Array(cells.buffer, 0, length * bytes).slice();
+    },
+    decode: (encoded: Uint8Array) => {
+      if (
+        !(encoded instanceof Uint8Array) || encoded.length !== length * bytes
+      ) {
+        throw new TypeError(
+          `Cannot decode ${name}: expected ${length * bytes} bytes, got ${
+            encoded instanceof Uint8Array ? encoded.length : typeof encoded
+          }`,
+        );
+      }
+      const copy = encoded.slice();
+      const cells = wide
+        ? new BigInt64Array(copy.buffer, 0, length)
+        : new Int32Array(copy.buffer, 0, length);
+      return (array ? cells : cells[0]) as unknown as Atomic<T>;
+    },
+  }, { value: storage });
+}
+
+const atomicInt32Codec = cellCodec<number>("atomicInt32", false, 1, false);
+const atomicBigInt64Codec = cellCodec<bigint>("atomicBigInt64", true, 1, false);
+const cellArrays = new Map<string, Codec<unknown>>();
+
+/** The codec of `length` cells per entry, made once per name. */
+function cellArrayCodec<T>(wide: boolean, length: unknown): Codec<Atomic<T>> {
+  const kind = wide ? "atomicBigInt64Array" : "atomicInt32Array";
+  const action = `make codecs.${kind}`;
+  if (typeof length !== "number") {
+    throw typeError(action, "length", "a number of cells", length);
+  }
+  if (!Number.isInteger(length) || length < 1 || length > MAX_CELLS) {
+    throw new RangeError(
+      `Cannot ${action}: length must be an integer from 1 to ${MAX_CELLS}, got ${length}`,
+    );
+  }
+  const name = `${kind}(${length})`;
+  let codec = cellArrays.get(name);
+  if (codec === undefined) {
+    codec = cellCodec<T>(name, wide, length, true) as Codec<unknown>;
+    cellArrays.set(name, codec);
+  }
+  return codec as Codec<Atomic<T>>;
+}
+
 /**
  * The built-in codecs.
  *
@@ -253,6 +317,18 @@ const jsonCodec: Codec<unknown> = builtin({
  * | `boolean` | yes | yes | one word |
  * | `bytes` | yes | yes | the bytes (`Uint8Array`; reads return copies) |
  * | `json<T>()` | no | yes | JSON text; only plain JSON data is accepted |
+ * | `atomicInt32` | no | yes | one 32-bit atomic cell (see below) |
+ * | `atomicBigInt64` | no | yes | one 64-bit atomic cell |
+ * | `atomicInt32Array(n)` | no | yes | `n` 32-bit cells; reads return an `Int32Array` copy |
+ * | `atomicBigInt64Array(n)` | no | yes | `n` 64-bit cells; reads return a `BigInt64Array` copy |
+ *
+ * Atomic cells are values that any worker updates in place through a read
+ * guard, a read handle or a write guard (`add`, `sub`, `and`, `or`, `xor`,
+ * `exchange`, `compareExchange`, `load`, `store`), with `Atomics` on the
+ * shared buffer: every copy of the map sees the update at once, with no
+ * publish. Their operands are integers from -2^31 to 2^32 - 1 (32-bit
+ * cells) or bigints from -2^63 to 2^64 - 1 (64-bit cells), as `Atomics`
+ * wraps them; reads return the signed value.
  *
  * @example Choosing codecs
  * ```ts
@@ -290,6 +366,26 @@ export const codecs: {
    * @returns The JSON codec, typed for `T`.
    */
   json<T = unknown>(): Codec<T>;
+  /** One 32-bit atomic cell per entry, read as a number (values only). */
+  readonly atomicInt32: Codec<Atomic<number>>;
+  /** One 64-bit atomic cell per entry, read as a bigint (values only). */
+  readonly atomicBigInt64: Codec<Atomic<bigint>>;
+  /**
+   * `length` 32-bit atomic cells per entry, read as a fresh `Int32Array`
+   * (values only).
+   *
+   * @param length Cells per entry, from 1 to 2^20.
+   * @returns The codec (the same object for the same length).
+   */
+  atomicInt32Array(length: number): Codec<Atomic<Int32Array>>;
+  /**
+   * `length` 64-bit atomic cells per entry, read as a fresh
+   * `BigInt64Array` (values only).
+   *
+   * @param length Cells per entry, from 1 to 2^20.
+   * @returns The codec (the same object for the same length).
+   */
+  atomicBigInt64Array(length: number): Codec<Atomic<BigInt64Array>>;
 } = Object.freeze({
   string: stringCodec,
   number: numberCodec,
@@ -298,11 +394,22 @@ export const codecs: {
   boolean: booleanCodec,
   bytes: bytesCodec,
   json: <T = unknown>(): Codec<T> => jsonCodec as Codec<T>,
+  atomicInt32: atomicInt32Codec,
+  atomicBigInt64: atomicBigInt64Codec,
+  atomicInt32Array: (length: number) =>
+    cellArrayCodec<Int32Array>(false, length),
+  atomicBigInt64Array: (length: number) =>
+    cellArrayCodec<BigInt64Array>(true, length),
 });
 
 /** The built-in codec with this name, if any. */
 export function builtinCodec(name: string): Codec<unknown> | undefined {
-  return builtins.get(name);
+  const known = builtins.get(name);
+  if (known !== undefined) return known;
+  // Array-of-cells codecs are made on first use, in each thread.
+  const cells = /^atomic(Int32|BigInt64)Array\(([1-9][0-9]{0,6})\)$/.exec(name);
+  if (cells === null || Number(cells[2]) > MAX_CELLS) return undefined;
+  return cellArrayCodec(cells[1] === "BigInt64", Number(cells[2]));
 }
 
 function checkCodec(codec: unknown, role: "key" | "value"): Codec<unknown> {

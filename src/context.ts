@@ -7,6 +7,7 @@
  * @module
  */
 
+import { CellValues } from "./cells.ts";
 import type { Codec } from "./codecs.ts";
 import {
   C_NEXT_TAG,
@@ -63,6 +64,8 @@ export interface MapContext<K, V> {
   readonly view: View<V>;
   /** `view.kind`, kept here so that a switch on it loads one shape. */
   readonly viewKind: number;
+  /** The values as atomic cells, or `null` when they are not cells. */
+  readonly cells: CellValues<V> | null;
   /**
    * The tag this context records in the registry lock while it holds it,
    * and in the slots of the handles it registers: unique in the map, never
@@ -158,6 +161,7 @@ export function mapContext<K, V>(
     stride: format.stride,
     view,
     viewKind: view.kind,
+    cells: values instanceof CellValues ? values : null,
     tag: control.add(C_NEXT_TAG, 1) + 1,
   };
 }

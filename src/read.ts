@@ -14,6 +14,21 @@ import {
   removeLocalReader,
   TableIterator,
 } from "./context.ts";
+import {
+  CELL_ACTIONS,
+  CELL_ADD,
+  CELL_AND,
+  CELL_COMPARE_EXCHANGE,
+  CELL_EXCHANGE,
+  CELL_LOAD,
+  CELL_OR,
+  CELL_STORE,
+  CELL_SUB,
+  CELL_XOR,
+  type CellOperand,
+  type CellValues,
+  notCells,
+} from "./cells.ts";
 import { ReaderLimitError } from "./errors.ts";
 import {
   H_BUFFER_WORDS,
@@ -314,6 +329,135 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
     return found;
   }
 
+  add(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_ADD, key, value, 0, index);
+  }
+  sub(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_SUB, key, value, 0, index);
+  }
+  and(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_AND, key, value, 0, index);
+  }
+  or(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_OR, key, value, 0, index);
+  }
+  xor(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_XOR, key, value, 0, index);
+  }
+  exchange(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_EXCHANGE, key, value, 0, index);
+  }
+  compareExchange(
+    key: K,
+    expected: CellOperand<V>,
+    replacement: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(
+      CELL_COMPARE_EXCHANGE,
+      key,
+      expected,
+      replacement,
+      index,
+    );
+  }
+  load(key: K, index?: number): CellOperand<V> | undefined {
+    return this.#cell(CELL_LOAD, key, 0, 0, index);
+  }
+  store(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_STORE, key, value, 0, index);
+  }
+
+  /**
+   * A cell operation in a one-shot guard: operands and a user codec's key
+   * are checked before the guard, so no user code runs inside it.
+   */
+  #cell(
+    op: number,
+    key: K,
+    value: unknown,
+    replacement: unknown,
+    index: number | undefined,
+  ): CellOperand<V> | undefined {
+    const state = this.#state;
+    const action = CELL_ACTIONS[op];
+    if (state.closed || state.reclaimed) throw unusable(state, action);
+    const context = this.#context;
+    const cells = cellsOf(context, action);
+    // Operands are checked before the key is looked up: nothing changes.
+    const cell = cells.index(index, action);
+    const a = cells.first(op, value, action);
+    const b = cells.second(op, replacement, action);
+    const keys = context.keys;
+    const prepared = keys.runsUserCode ? keys.prepare(key, action) : key;
+    if (keys.runsUserCode && (state.closed || state.reclaimed)) {
+      throw unusable(state, action);
+    }
+    const views = this.#views;
+    const copy = enter(context, views, state, action);
+    let result: number | bigint | undefined = undefined;
+    state.live[copy]++;
+    try {
+      const i32 = views.i32;
+      const table = i32[descriptor(copy, T_OFFSET)];
+      const mask = i32[descriptor(copy, T_MASK)];
+      let at: number;
+      if (keys.runsUserCode) {
+        const slot = keys.find(
+          views,
+          table,
+          mask,
+          2,
+          prepared,
+          keys.hash(prepared, context.seed),
+        );
+        at = slot < 0 ? -1 : table + 2 * slot;
+      } else {
+        at = context.view.locate(views, copy, table, mask, key, action);
+      }
+      if (at >= 0) {
+        result = cells.apply(
+          views,
+          cells.cellOf(views, keys, views.i32[at + 1], cell),
+          op,
+          a,
+          b,
+        );
+      }
+    } finally {
+      leaveOneShot(context, state, copy);
+    }
+    return result as CellOperand<V> | undefined;
+  }
+
   clone(): ReadHandle<K, V> {
     const state = this.#state;
     if (state.closed || state.reclaimed) {
@@ -465,6 +609,16 @@ export class ReadHandleImpl<K, V> implements ReadHandle<K, V> {
   }
 }
 
+/** The map's cells, or a `TypeError` for `action` if its values are not cells. */
+export function cellsOf<K, V>(
+  context: MapContext<K, V>,
+  action: string,
+): CellValues<V> {
+  const cells = context.cells;
+  if (cells === null) throw notCells(action, context.valueCodec.name);
+  return cells;
+}
+
 class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   readonly #context: MapContext<K, V>;
   readonly #views: MapViews;
@@ -577,18 +731,129 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     return this.#locate(key) >= 0;
   }
 
-  /** The word offset of `key`'s slot in this snapshot, or -1. */
-  #locate(key: K): number {
-    if (this.#released) this.#check("read the guard");
+  add(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_ADD, key, value, 0, index);
+  }
+  sub(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_SUB, key, value, 0, index);
+  }
+  and(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_AND, key, value, 0, index);
+  }
+  or(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_OR, key, value, 0, index);
+  }
+  xor(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_XOR, key, value, 0, index);
+  }
+  exchange(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_EXCHANGE, key, value, 0, index);
+  }
+  compareExchange(
+    key: K,
+    expected: CellOperand<V>,
+    replacement: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(
+      CELL_COMPARE_EXCHANGE,
+      key,
+      expected,
+      replacement,
+      index,
+    );
+  }
+  load(key: K, index?: number): CellOperand<V> | undefined {
+    return this.#cell(CELL_LOAD, key, 0, 0, index);
+  }
+  store(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_STORE, key, value, 0, index);
+  }
+
+  /** A cell operation in this guard's snapshot. */
+  #cell(
+    op: number,
+    key: K,
+    value: unknown,
+    replacement: unknown,
+    index: number | undefined,
+  ): CellOperand<V> | undefined {
+    const action = CELL_ACTIONS[op];
+    if (this.#released) this.#check(action);
     const context = this.#context;
-    if (context.keys.runsUserCode) return this.#locateAfterUserCode(key);
+    const cells = cellsOf(context, action);
+    // Operands are checked before the key is looked up: nothing changes.
+    const cell = cells.index(index, action);
+    const a = cells.first(op, value, action);
+    const b = cells.second(op, replacement, action);
+    const views = this.#views;
+    let entry: number;
+    if (context.viewKind === VIEW_STRING) {
+      entry = (context.view as StringView<V>).entryOf(
+        views,
+        this.#copy,
+        this.#version,
+        this.#table,
+        this.#mask,
+        key,
+        action,
+      );
+    } else {
+      const at = this.#locate(key, action);
+      entry = at < 0 ? -1 : views.i32[at + 1];
+    }
+    if (entry < 0) return undefined;
+    return cells.apply(
+      views,
+      cells.cellOf(views, context.keys, entry, cell),
+      op,
+      a,
+      b,
+    ) as CellOperand<V>;
+  }
+
+  /** The word offset of `key`'s slot in this snapshot, or -1. */
+  #locate(key: K, action = "read the guard"): number {
+    if (this.#released) this.#check(action);
+    const context = this.#context;
+    if (context.keys.runsUserCode) {
+      return this.#locateAfterUserCode(key, action);
+    }
     return context.view.locate(
       this.#views,
       this.#copy,
       this.#table,
       this.#mask,
       key,
-      "read the guard",
+      action,
     );
   }
 
@@ -596,11 +861,11 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
    * `locate` for keys a user codec encodes: the codec may release this very
    * guard, after which the table may be another version's, or freed.
    */
-  #locateAfterUserCode(key: K): number {
+  #locateAfterUserCode(key: K, action: string): number {
     const context = this.#context;
     const keys = context.keys;
-    const prepared = keys.prepare(key, "read the guard");
-    this.#check("read the guard");
+    const prepared = keys.prepare(key, action);
+    this.#check(action);
     const slot = keys.find(
       this.#views,
       this.#table,

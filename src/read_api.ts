@@ -9,6 +9,7 @@
 // Only for the documentation's links.
 // deno-lint-ignore no-unused-vars
 import type { ReaderLimitError, WaitTimeoutError } from "./errors.ts";
+import type { AtomicCells } from "./cells_api.ts";
 
 /**
  * A plain, structured-cloneable description of a map that a worker turns
@@ -77,7 +78,7 @@ export interface ReadToken<K, V> {
  * assertEquals(view.size, 1);
  * ```
  */
-export interface ReadHandle<K, V> extends Disposable {
+export interface ReadHandle<K, V> extends Disposable, AtomicCells<K, V> {
   /**
    * Opens a read guard: a consistent snapshot of the last published
    * version, until it is released.
@@ -372,7 +373,8 @@ export interface ReadStats {
  * assertEquals(read.get("a"), "new");
  * ```
  */
-export interface ReadGuard<K, V> extends Disposable, Iterable<[K, V]> {
+export interface ReadGuard<K, V>
+  extends Disposable, Iterable<[K, V]>, AtomicCells<K, V> {
   /**
    * The value of a key in this snapshot.
    *

@@ -9,6 +9,19 @@
  * @module
  */
 
+import {
+  CELL_ADD,
+  CELL_AND,
+  CELL_COMPARE_EXCHANGE,
+  CELL_EXCHANGE,
+  CELL_LOAD,
+  CELL_OR,
+  CELL_STORE,
+  CELL_SUB,
+  CELL_XOR,
+  type CellOperand,
+  type ValueInput,
+} from "./cells.ts";
 import { isLocalReader, type MapContext } from "./context.ts";
 import { CopySet } from "./copies.ts";
 import {
@@ -492,15 +505,94 @@ export class WriteGuardImpl<K, V> implements WriteGuard<K, V> {
     this.#writer = writer;
   }
 
-  insert(key: K, value: V): V | undefined {
-    return this.#writer.ops.insert(this, key, value);
+  add(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_ADD, key, value, 0, index);
   }
-  set(key: K, value: V): this {
-    this.#writer.ops.set(this, key, value);
+  sub(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_SUB, key, value, 0, index);
+  }
+  and(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_AND, key, value, 0, index);
+  }
+  or(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_OR, key, value, 0, index);
+  }
+  xor(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_XOR, key, value, 0, index);
+  }
+  exchange(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_EXCHANGE, key, value, 0, index);
+  }
+  compareExchange(
+    key: K,
+    expected: CellOperand<V>,
+    replacement: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_COMPARE_EXCHANGE, key, expected, replacement, index);
+  }
+  load(key: K, index?: number): CellOperand<V> | undefined {
+    return this.#cell(CELL_LOAD, key, 0, 0, index);
+  }
+  store(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this.#cell(CELL_STORE, key, value, 0, index);
+  }
+  #cell(
+    op: number,
+    key: K,
+    value: unknown,
+    replacement: unknown,
+    index: number | undefined,
+  ): CellOperand<V> | undefined {
+    return this.#writer.ops.cell(
+      this,
+      op,
+      key,
+      value,
+      replacement,
+      index,
+    ) as CellOperand<V> | undefined;
+  }
+  insert(key: K, value: ValueInput<V>): V | undefined {
+    return this.#writer.ops.insert(this, key, value as V);
+  }
+  set(key: K, value: ValueInput<V>): this {
+    this.#writer.ops.set(this, key, value as V);
     return this;
   }
-  replace(key: K, update: (previous: V) => V): V | undefined {
-    return this.#writer.ops.replace(this, key, update);
+  replace(
+    key: K,
+    update: (previous: V) => ValueInput<V>,
+  ): V | undefined {
+    return this.#writer.ops.replace(this, key, update as (previous: V) => V);
   }
   remove(key: K): V | undefined {
     return this.#writer.ops.remove(this, key);

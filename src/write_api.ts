@@ -6,6 +6,9 @@
  * @module
  */
 
+import type { ValueInput } from "./cells.ts";
+import type { AtomicCells } from "./cells_api.ts";
+
 // Only for the documentation's links.
 // deno-lint-ignore no-unused-vars
 import type { DeadlockError, WaitTimeoutError } from "./errors.ts";
@@ -442,7 +445,8 @@ export interface WriteStats {
  * assertEquals(read.get("a"), "2!");
  * ```
  */
-export interface WriteGuard<K, V> extends Disposable, Iterable<[K, V]> {
+export interface WriteGuard<K, V>
+  extends Disposable, Iterable<[K, V]>, AtomicCells<K, V> {
   /**
    * Inserts or overwrites an entry.
    *
@@ -459,7 +463,7 @@ export interface WriteGuard<K, V> extends Disposable, Iterable<[K, V]> {
    * guard.insert("a", "1");
    * ```
    */
-  insert(key: K, value: V): V | undefined;
+  insert(key: K, value: ValueInput<V>): V | undefined;
   /**
    * Inserts or overwrites an entry without reading the previous value, so
    * it also overwrites a value that cannot be decoded. The cheap write when
@@ -480,7 +484,7 @@ export interface WriteGuard<K, V> extends Disposable, Iterable<[K, V]> {
    * assertEquals(guard.size, 2);
    * ```
    */
-  set(key: K, value: V): this;
+  set(key: K, value: ValueInput<V>): this;
   /**
    * Replaces the value of an existing key with `update(previous)`. Does
    * nothing (and does not call `update`) when the key is absent. If
@@ -502,7 +506,10 @@ export interface WriteGuard<K, V> extends Disposable, Iterable<[K, V]> {
    * assertEquals(guard.get("hits"), 2);
    * ```
    */
-  replace(key: K, update: (previous: V) => V): V | undefined;
+  replace(
+    key: K,
+    update: (previous: V) => ValueInput<V>,
+  ): V | undefined;
   /**
    * Removes an entry.
    *

@@ -11,6 +11,7 @@
 import { type MapContext, TableIterator } from "./context.ts";
 import type { MapViews } from "./layout.ts";
 import { readEntryValue } from "./storage.ts";
+import { CELL_ACTIONS, notCells } from "./cells.ts";
 import type { Store } from "./store.ts";
 import { descriptor } from "./table.ts";
 import { T_MASK, T_OFFSET, T_SIZE } from "./layout.ts";
@@ -168,6 +169,38 @@ export class WriteOps<K, V> {
       i32[descriptor(writeCopy, T_MASK)],
       key,
       action,
+    );
+  }
+
+  /**
+   * Cell operation `op` on `key`'s entry in the write copy (see
+   * `AtomicCells`): operands are checked before the key is looked up. It
+   * changes no table, so it is allowed inside callbacks too.
+   */
+  cell(
+    guard: WriteGuard<K, V>,
+    op: number,
+    key: K,
+    value: unknown,
+    replacement: unknown,
+    index: number | undefined,
+  ): number | bigint | undefined {
+    const action = CELL_ACTIONS[op];
+    this.#host.checkUsable(guard, action);
+    const { context, views } = this.#host;
+    const cells = context.cells;
+    if (cells === null) throw notCells(action, context.valueCodec.name);
+    const cell = cells.index(index, action);
+    const a = cells.first(op, value, action);
+    const b = cells.second(op, replacement, action);
+    const at = this.#locate(key, action);
+    if (at < 0) return undefined;
+    return cells.apply(
+      views,
+      cells.cellOf(views, context.keys, views.i32[at + 1], cell),
+      op,
+      a,
+      b,
     );
   }
 

@@ -285,6 +285,40 @@ export class StringView<V> implements View<V> {
     return at < 0 ? undefined : this.#read(views, views.i32[at + 1], length);
   }
 
+  /**
+   * The word offset of `key`'s entry, or -1: for maps whose answers are
+   * entries (values read through their storage, as cells are), so that
+   * updates of cells find their entry through the cache as gets do.
+   */
+  entryOf(
+    views: MapViews,
+    copy: number,
+    version: number,
+    table: number,
+    mask: number,
+    key: unknown,
+    action: string,
+  ): number {
+    if (typeof key === "string" && key.length <= this.#cache.maxLength) {
+      const answer = this.#cache.hit(key, version, copy);
+      if (answer !== undefined) {
+        return answer === ABSENT ? -1 : answer as number;
+      }
+    }
+    const answer = this.#answerOf(
+      views,
+      copy,
+      version,
+      table,
+      mask,
+      key,
+      action,
+    );
+    if (answer !== AROUND) return answer === ABSENT ? -1 : answer as number;
+    const at = this.#at;
+    return at < 0 ? -1 : views.i32[at + 1];
+  }
+
   /** `ReadGuard.has`: a cache hit here, anything else in `#answerOf`. */
   has(
     views: MapViews,
