@@ -357,13 +357,18 @@ export type Atomic<T> = T & { readonly [atomicCell]: T };
 
 /**
  * What a map whose values are `V` takes in writes: `V`, or for cells, the
- * plain number, bigint or array they hold.
+ * plain number or bigint they hold, or a typed array or array of them.
  *
  * @typeParam V The map's value type.
  */
 export type ValueInput<V> =
   | V
-  | (V extends { readonly [atomicCell]: infer T } ? T : never);
+  | (V extends { readonly [atomicCell]: infer T } ? CellInput<T> : never);
+
+/** What the cells that read as `T` take in writes. */
+type CellInput<T> = T extends Int32Array ? Int32Array | readonly number[]
+  : T extends BigInt64Array ? BigInt64Array | readonly bigint[]
+  : T;
 
 /**
  * The operand and result type of cell operations on a map whose values are

@@ -22,7 +22,7 @@
 /** "FLMP": marks a buffer that holds a map of this library. */
 export const MAGIC = 0x464c4d50;
 /** Bumped whenever the layout below changes; tokens of other versions are refused. */
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 6;
 
 /** Header line (read-mostly). */
 export const H_MAGIC = 0;
@@ -69,6 +69,18 @@ export const T_VERSION = 3;
 export const T_ODD = 4;
 /** The descriptor's slot for the odd key (four words, 8-byte aligned). */
 export const T_ODD_SLOT = 8;
+/**
+ * Maps of atomic cells: guards on this copy of handles that were reclaimed
+ * while the guards lived (orphans). A reclaimed worker may still be running
+ * and updating cells through them, so the copy stays pinned until each has
+ * left; written by reclaims (the writer) and by the orphans' late leaves.
+ */
+export const T_ORPHANS = 5;
+
+/** Word index of field `field` of copy `copy`'s descriptor. */
+export function copyWord(copy: number, field: number): number {
+  return COPIES_START + COPY_WORDS * copy + field;
+}
 
 /**
  * Control line (written by the protocol). The departure count moves on

@@ -26,6 +26,7 @@ import {
   C_SLOTS_USED,
   C_VERSION_WAITERS,
   C_WRITER_PARKED,
+  copyWord,
   H_CURRENT_COPY,
   MAX_COPIES,
   S_OWNER,
@@ -37,6 +38,7 @@ import {
   SLOT_IN_USE,
   SLOT_RETIRED,
   slotBase,
+  T_ORPHANS,
 } from "./layout.ts";
 
 const GUARD_BITS = 10;
@@ -238,6 +240,21 @@ export function leaveResidual(
 }
 
 /**
+ * Leaves an orphan: a guard on `copy` whose handle was reclaimed while it
+ * lived (its leave returned {@linkcode RECLAIMED}), on a map whose reclaims
+ * keep such guards counted ({@linkcode reclaimReader} with `keepOrphans`:
+ * maps of atomic cells, which a reclaimed worker that still runs may
+ * update). One subtraction from the copy's orphan count; returns `true`
+ * when it was the copy's last orphan, which may have freed it: then run
+ * {@linkcode wakeWriter}. A guard leaves with `RECLAIMED` exactly when the
+ * reclaim counted it (the two exchange the same word, in some order), so
+ * each orphan is counted off once.
+ */
+export function leaveOrphan(memory: Memory, copy: number): boolean {
+  return memory.sub(copyWord(copy, T_ORPHANS), 1) === 1;
+}
+
+/**
  * Tells a writer that may be waiting for a copy to come free that a copy's
  * guards changed: moves the departure count on, and wakes the writer if it
  * sleeps. A wake lost to an exception in between costs the writer one wait
@@ -262,6 +279,7 @@ export function* wakeWriter(memory: Memory): Generator<Step, void> {
  * at once or one by one finds the same).
  */
 export function copyIsFree(memory: Memory, copy: number): boolean {
+  if (memory.load(copyWord(copy, T_ORPHANS)) !== 0) return false;
   const used = memory.load(C_SLOTS_USED);
   for (let slot = 0; slot < used; slot++) {
     if ((memory.load(slotBase(slot) + S_RESIDUAL + copy) & MAX_GUARDS) !== 0) {
@@ -547,11 +565,20 @@ function registered(memory: Memory, id: number): boolean {
  * never change them again, even if its thread is still running. The copies
  * its guards pinned may then come free: a waiting writer is woken. Returns
  * how many guards it held, or -1 if `id` is not an open handle.
+ *
+ * With `keepOrphans` (maps of atomic cells), those guards stay counted, as
+ * orphans in their copies' descriptors, until each leaves
+ * ({@linkcode leaveOrphan}): a worker that keeps running after it was
+ * reclaimed may update cells through them, and the memory they reach must
+ * not be reused meanwhile. Each count is raised before the exchange that
+ * takes the guards off the handle's word, and set right when the exchange
+ * fails, as a publish does: an orphan's leave never comes before its count.
  */
 export function* reclaimReader(
   memory: Memory,
   id: number,
   owner: number,
+  keepOrphans = false,
 ): Generator<Step, number> {
   yield* lockRegistry(memory, owner);
   let outstanding = -1;
@@ -561,8 +588,17 @@ export function* reclaimReader(
       const base = slotBase(slotOfId(id));
       let word = memory.load(base + S_REFCOUNT);
       const generation = generationOf(word) + 1;
+      // The word's copy cannot change: only publishes flip it, under the lock.
+      const orphans = copyWord(word >>> COPY_SHIFT, T_ORPHANS);
+      let counted = 0;
       for (;;) {
         yield;
+        const live = word & MAX_GUARDS;
+        if (keepOrphans && live !== counted) {
+          memory.add(orphans, live - counted);
+          counted = live;
+          yield;
+        }
         const next = (word & ~GENERATION_BITS & ~MAX_GUARDS) |
           (generation << GENERATION_SHIFT);
         const seen = memory.compareExchange(base + S_REFCOUNT, word, next);
@@ -573,8 +609,12 @@ export function* reclaimReader(
       for (let copy = 0; copy < MAX_COPIES; copy++) {
         yield;
         const index = base + S_RESIDUAL + copy;
-        const before = memory.exchange(index, generation << GENERATION_SHIFT);
-        outstanding += before & MAX_GUARDS;
+        const reset = generation << GENERATION_SHIFT;
+        if (!keepOrphans) {
+          outstanding += memory.exchange(index, reset) & MAX_GUARDS;
+          continue;
+        }
+        outstanding += yield* orphanResidual(memory, index, copy, reset);
       }
       // The slot is freed last, so that a reclaim cut short leaves it in
       // use rather than free with its words half reset. The last
@@ -598,6 +638,34 @@ export function* reclaimReader(
   // A `changed()` of the reclaimed handle that sleeps learns of it.
   yield* wakeVersionWaiters(memory);
   return outstanding;
+}
+
+/**
+ * Resets residual word `index` (of `copy`) to `reset` for a reclaim that
+ * keeps orphans, counting its guards as the copy's orphans first. Returns
+ * how many it counted.
+ */
+function* orphanResidual(
+  memory: Memory,
+  index: number,
+  copy: number,
+  reset: number,
+): Generator<Step, number> {
+  const orphans = copyWord(copy, T_ORPHANS);
+  let word = memory.load(index);
+  let counted = 0;
+  for (;;) {
+    const guards = word & MAX_GUARDS;
+    if (guards !== counted) {
+      memory.add(orphans, guards - counted);
+      counted = guards;
+      yield;
+    }
+    const seen = memory.compareExchange(index, word, reset);
+    if (seen === word) return counted;
+    word = seen;
+    yield;
+  }
 }
 
 /** The ids of the open handles whose slot passes `test` (given its first word). */

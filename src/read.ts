@@ -44,6 +44,7 @@ import {
 import {
   enterGuard,
   leaveGuard,
+  leaveOrphan,
   leaveResidual,
   LEFT,
   MAX_GUARDS,
@@ -130,25 +131,31 @@ function remapEntered<K, V>(
     if (result === RESIDUAL_GUARD) {
       result = leaveResidual(context.control, state, copy);
     }
-    if (result !== LEFT) settleLeave(context, state, result);
+    if (result !== LEFT) settleLeave(context, state, result, copy);
     throw error;
   }
 }
 
 /**
  * What follows a guard's leaving its handle's words, given `result` of
- * `leaveGuard` or `leaveResidual` (not {@linkcode LEFT}): noting that the handle was
- * reclaimed, or waking a writer that may wait for the copy the handle's
- * last residual guard left. A wake-up lost to an exception costs the writer
- * one wait slice, never a hang.
+ * `leaveGuard` or `leaveResidual` (not {@linkcode LEFT}) for a guard on
+ * `copy`: noting that the handle was reclaimed (in a map of cells, counting
+ * the guard off its copy's orphans), or waking a writer that may wait for
+ * the copy the handle's last residual guard left. A wake-up lost to an
+ * exception costs the writer one wait slice, never a hang; an orphan count
+ * lost to one keeps its copy pinned, never frees it early.
  */
 function settleLeave<K, V>(
   context: MapContext<K, V>,
   state: ReaderState,
   result: number,
+  copy: number,
 ): void {
-  if (result === RECLAIMED) state.reclaimed = true;
-  else runBlocking(context.control, wakeWriter(context.control));
+  if (result === RECLAIMED) {
+    state.reclaimed = true;
+    if (context.cells === null || !leaveOrphan(context.control, copy)) return;
+  }
+  runBlocking(context.control, wakeWriter(context.control));
 }
 
 /**
@@ -169,7 +176,7 @@ function leaveOneShot<K, V>(
     result = leaveResidual(context.control, state, copy);
   }
   state.live[copy]--;
-  if (result !== LEFT) settleLeave(context, state, result);
+  if (result !== LEFT) settleLeave(context, state, result, copy);
 }
 
 /** Registers a new read handle of a map in this thread. */
@@ -928,7 +935,9 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     }
     this.#released = true;
     state.live[this.#copy]--;
-    if (result !== LEFT) settleLeave(this.#context, state, result);
+    if (result !== LEFT) {
+      settleLeave(this.#context, state, result, this.#copy);
+    }
   }
 
   [Symbol.dispose](): void {

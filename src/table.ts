@@ -30,8 +30,7 @@
 
 import { hashPair } from "./hash.ts";
 import {
-  COPIES_START,
-  COPY_WORDS,
+  copyWord,
   type MapViews,
   T_MASK,
   T_ODD,
@@ -76,7 +75,7 @@ export function homeSlot(hash: number, mask: number): number {
 
 /** Word index of the descriptor field `field` of copy `copy`'s table. */
 export function descriptor(copy: number, field: number): number {
-  return COPIES_START + COPY_WORDS * copy + field;
+  return copyWord(copy, field);
 }
 
 /** How a map's slots are laid out (see the module doc). */

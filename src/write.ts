@@ -396,7 +396,9 @@ export class Writer<K, V> {
       control,
       tag,
       gone,
-      () => reclaimReader(control, readerId, tag),
+      // A map of cells keeps the guards of a reclaimed handle counted until
+      // they leave: its worker may still be updating cells through them.
+      () => reclaimReader(control, readerId, tag, this.context.cells !== null),
       action,
       timeoutMs,
     );

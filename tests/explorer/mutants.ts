@@ -90,9 +90,8 @@ export const MUTANTS: Mutant[] = [
   {
     name: "reclaiming a dead handle forgets its residual guards",
     file: "protocol.ts",
-    find:
-      "const before = memory.exchange(index, generation << GENERATION_SHIFT);",
-    replace: "const before = memory.load(index) & 0;",
+    find: "outstanding += memory.exchange(index, reset) & MAX_GUARDS;",
+    replace: "outstanding += memory.load(index) & 0;",
   },
   {
     name: "reclaiming a handle leaves the slot's generation alone",
@@ -127,6 +126,30 @@ export const MUTANTS: Mutant[] = [
     file: "protocol.ts",
     find: "const generation = generationOf(memory.load(base + S_REFCOUNT));",
     replace: "const generation = 0;",
+  },
+  {
+    name: "reclaiming a handle of a map of cells forgets its live guards",
+    file: "protocol.ts",
+    find: "memory.add(orphans, live - counted);",
+    replace: "",
+  },
+  {
+    name: "reclaiming a handle of a map of cells forgets its residual guards",
+    file: "protocol.ts",
+    find: "memory.add(orphans, guards - counted);",
+    replace: "",
+  },
+  {
+    name: "a copy is let go while a reclaimed handle's guards still update it",
+    file: "protocol.ts",
+    find: "if (memory.load(copyWord(copy, T_ORPHANS)) !== 0) return false;",
+    replace: "",
+  },
+  {
+    name: "the last orphan to leave a copy never wakes the writer",
+    file: "protocol.ts",
+    find: "return memory.sub(copyWord(copy, T_ORPHANS), 1) === 1;",
+    replace: "memory.sub(copyWord(copy, T_ORPHANS), 1);\n  return false;",
   },
 ];
 

@@ -12,7 +12,10 @@
  * - no thread waits for ever (S4, checked by the explorer);
  * - an entry's memory is freed only when no live guard can see it (S5);
  * - the writer sleeps only when `maxCopies` copies exist or the buffer had
- *   no room for another (S6), checked after every step.
+ *   no room for another (S6), checked after every step;
+ * - in maps of atomic cells, an update through a guard lands in a live
+ *   entry: never in one the writer freed, even through the guard of a
+ *   reclaimed worker that keeps running (a zombie).
  *
  * The map itself is abstract: version k holds entry k, so entry k can be
  * freed once no copy holds version k any more.
@@ -182,6 +185,8 @@ export interface WriterOptions {
   readonly maxCopies: number;
   /** How many copies the buffer has room for beyond the first two (default: any). */
   readonly room?: number;
+  /** A map of atomic cells: reclaims keep a zombie's guards as orphans. */
+  readonly cells?: boolean;
 }
 
 /** Everything a scenario's threads share. */
@@ -193,9 +198,11 @@ export class Setup {
   /** Set when a clone was refused for want of room; cleared when a table is freed. */
   #full = false;
   #room: number;
+  readonly #cells: boolean;
 
   constructor(modules: Protocol, options: WriterOptions) {
     this.protocol = modules.protocol;
+    this.#cells = options.cells ?? false;
     this.#room = options.room ?? Infinity;
     const ghost = this.ghost;
     const tables: CopyTables = {
@@ -382,6 +389,7 @@ export class Setup {
       this.memory,
       id,
       WRITER_TAG,
+      this.#cells,
     );
     if (reclaimed < 0 && !mayBeClosed) {
       throw new Error(`handle ${id} was not open`);
@@ -455,6 +463,48 @@ export class Setup {
     yield* protocol.unregisterReader(memory, handle.id, READER_TAG);
   }
 
+  /**
+   * A reader of a map of cells terminated inside a guard that keeps
+   * running, and keeps updating cells through the guard after the writer
+   * reclaimed its handle: each update must land in a live entry, so its
+   * guard stays live in the ghost until it leaves, late, as an orphan.
+   */
+  *cellZombie(handle: Handle, lateUpdates: number): Generator<Step, void> {
+    const { memory, protocol } = this;
+    const guard = this.enter(handle);
+    yield;
+    this.ghost.read(guard.ghost); // an update
+    yield;
+    memory.store(DEAD, 1);
+    yield;
+    memory.notify(DEAD, 1);
+    for (let i = 0; i < lateUpdates; i++) {
+      yield;
+      this.ghost.read(guard.ghost);
+    }
+    yield;
+    const reclaimed = memory.load(RECLAIMED_WORD) === 1;
+    const result = yield* this.leaveWords(handle, guard.copy);
+    this.ghost.leave(guard.ghost);
+    if (reclaimed && result !== protocol.RECLAIMED) {
+      throw new Error(
+        `${handle.name} changed its words after it was reclaimed (${result})`,
+      );
+    }
+    if (result === protocol.RECLAIMED) {
+      yield;
+      if (protocol.leaveOrphan(memory, guard.copy)) {
+        yield;
+        yield* protocol.wakeWriter(memory);
+      }
+    } else if (result === protocol.LEFT_RESIDUAL) {
+      yield;
+      yield* protocol.wakeWriter(memory);
+    }
+    yield;
+    yield* protocol.unregisterReader(memory, handle.id, READER_TAG);
+  }
+
   /** A zombie's leave: whatever it returns, the accounting must hold. */
   *lateLeave(handle: Handle, copy: number): Generator<Step, void> {
     const reclaimed = this.memory.load(RECLAIMED_WORD) === 1;
@@ -489,6 +539,12 @@ export class Setup {
         }
         if (memory.words[layout.C_REGISTRY_LOCK] !== 0) {
           throw new Error("the lock is held at the end");
+        }
+        for (let copy = 0; copy < layout.MAX_COPIES; copy++) {
+          const orphans = memory.words[layout.copyWord(copy, layout.T_ORPHANS)];
+          if (orphans !== 0) {
+            throw new Error(`copy ${copy} ends with ${orphans} orphans`);
+          }
         }
         for (let slot = 0; slot < MAX_READERS; slot++) {
           const base = layout.slotBase(slot);
@@ -841,6 +897,48 @@ export function scenarios(modules: Protocol): Scenario[] {
               if (c.id === a.id) throw new Error("C was given A's id");
               yield;
               yield* s.guard(c, 1);
+            })(),
+          },
+        ];
+      },
+    ),
+    ...[2, 3].map((maxCopies) =>
+      scenario(
+        modules,
+        "cells: a zombie updates cells through its guard after it was reclaimed, while another reader updates",
+        { maxCopies, cells: true },
+        (s) => {
+          const a = s.handle("A");
+          const b = s.handle("B");
+          return [
+            { name: WRITER, steps: s.reclaimingWriter(a.id, true, 3) },
+            { name: "zombie A", steps: s.cellZombie(a, 2) },
+            { name: "reader B", steps: s.guard(b, 2) },
+          ];
+        },
+      )
+    ),
+    scenario(
+      modules,
+      "cells: an update races a removal, its publish and the entry's reclamation (a guard made residual)",
+      { maxCopies: 2, cells: true },
+      (s) => {
+        const a = s.handle("A");
+        return [
+          // Each version replaces the entry: version k's entry is freed once
+          // no copy holds version k.
+          { name: WRITER, steps: s.writer(3, { announce: true }) },
+          {
+            name: "reader A",
+            steps: (function* () {
+              const held = s.enter(a);
+              yield* s.awaitWord(PUBLISHED_WORD, 1);
+              yield;
+              s.ghost.read(held.ghost); // an update after the publish
+              yield;
+              yield* s.leave(held);
+              yield;
+              yield* s.guard(a, 2);
             })(),
           },
         ];
