@@ -6,11 +6,13 @@
 import { assert, assertEquals } from "@std/assert";
 import fc from "fast-check";
 import {
+  type Atomic,
   type Codec,
   codecs,
   create,
   type KeyCodec,
   type ReadGuard,
+  type WriteGuard,
 } from "@x/flashmap";
 import { DEFAULT_MAX_COPIES } from "../src/create.ts";
 import { snapshot, sorted } from "./utils.ts";
@@ -326,4 +328,290 @@ Deno.test("WriteGuard reuses the memory of replaced and removed entries", () => 
   assert(sizeAfterWarmUp < 1024 * 1024);
   using view = read.guard();
   assertEquals(view.size, 32); // the last round (399) removed every other key
+});
+
+type CellOp =
+  | { op: "insert"; key: number; value: number }
+  | { op: "remove"; key: number }
+  | { op: "replace"; key: number }
+  | { op: "publish" }
+  | { op: "open" }
+  | { op: "release"; which: number }
+  | { op: "check"; which: number }
+  | {
+    op: "update";
+    /** Which guard (an index into the open ones), -1 the write guard, -2 a one-shot read. */
+    through: number;
+    kind: number;
+    key: number;
+    value: number;
+    other: number;
+  };
+
+const CELL_KEYS = 12;
+const operand = fc.oneof(
+  fc.integer({ min: -4, max: 4 }),
+  fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+);
+
+const cellOpArbitrary: fc.Arbitrary<CellOp> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant("insert" as const),
+      key: fc.nat(CELL_KEYS),
+      value: operand,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("remove" as const),
+      key: fc.nat(CELL_KEYS),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("replace" as const),
+      key: fc.nat(CELL_KEYS),
+    }),
+  },
+  { weight: 2, arbitrary: fc.constant({ op: "publish" as const }) },
+  { weight: 2, arbitrary: fc.constant({ op: "open" as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("release" as const),
+      which: fc.nat(7),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("check" as const),
+      which: fc.nat(7),
+    }),
+  },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      op: fc.constant("update" as const),
+      through: fc.integer({ min: -2, max: 7 }),
+      kind: fc.nat(8),
+      key: fc.nat(CELL_KEYS),
+      value: operand,
+      other: operand,
+    }),
+  },
+);
+
+/** A cell of the model: entries that share one alias it. */
+interface ModelCell {
+  value: number;
+}
+
+/** What the `Atomics` operation `kind` does to `cell`, and returns. */
+function modelUpdate(
+  cell: ModelCell,
+  kind: number,
+  value: number,
+  other: number,
+): number {
+  const old = cell.value;
+  const next = [
+    old + value,
+    old - value,
+    old & value,
+    old | value,
+    old ^ value,
+    value,
+    old === (value | 0) ? other : old,
+    old,
+    value,
+  ][kind];
+  cell.value = next | 0;
+  return kind === 8 ? value : old;
+}
+
+type Cells = Pick<
+  ReadGuard<number, Atomic<number>>,
+  | "add"
+  | "sub"
+  | "and"
+  | "or"
+  | "xor"
+  | "exchange"
+  | "compareExchange"
+  | "load"
+  | "store"
+>;
+
+/** Runs the operation `kind` through `target`. */
+function runUpdate(
+  target: Cells,
+  kind: number,
+  key: number,
+  value: number,
+  other: number,
+): number | undefined {
+  switch (kind) {
+    case 0:
+      return target.add(key, value);
+    case 1:
+      return target.sub(key, value);
+    case 2:
+      return target.and(key, value);
+    case 3:
+      return target.or(key, value);
+    case 4:
+      return target.xor(key, value);
+    case 5:
+      return target.exchange(key, value);
+    case 6:
+      return target.compareExchange(key, value, other);
+    case 7:
+      return target.load(key);
+    default:
+      return target.store(key, value);
+  }
+}
+
+/**
+ * Runs one sequence on a map of cells against a model in which each
+ * version maps keys to cell objects: a published version shares the cells
+ * of the one before for keys it did not write, so an update through any
+ * guard that holds the entry shows in every snapshot that holds it.
+ */
+function runCellModel(ops: CellOp[], maxCopies: number): void {
+  const [write, read] = create({
+    key: codecs.int32,
+    value: codecs.atomicInt32,
+    capacity: 1,
+    maxCopies,
+  });
+  let model = new Map<number, ModelCell>();
+  let published = new Map<number, ModelCell>();
+  const open: {
+    guard: ReadGuard<number, Atomic<number>>;
+    expected: Map<number, ModelCell>;
+  }[] = [];
+  let guard = null as WriteGuard<number, Atomic<number>> | null;
+  const writeGuard = () => {
+    if (guard === null) {
+      // The writer's copies: the current one, the write copy, one per held version.
+      const versions = new Set(open.map((held) => held.guard.version));
+      while (versions.size + 2 > maxCopies) {
+        const oldest = Math.min(...versions);
+        for (let i = open.length - 1; i >= 0; i--) {
+          if (open[i].guard.version === oldest) {
+            open[i].guard.release();
+            open.splice(i, 1);
+          }
+        }
+        versions.delete(oldest);
+      }
+      guard = write.guard();
+    }
+    return guard;
+  };
+  const values = (cells: Map<number, ModelCell>) =>
+    [...cells].map(([key, cell]) => [key, cell.value]).sort((a, b) =>
+      a[0] - b[0]
+    );
+  for (const step of ops) {
+    switch (step.op) {
+      case "insert": {
+        const previous = model.get(step.key);
+        assertEquals(
+          writeGuard().insert(step.key, step.value),
+          previous?.value,
+        );
+        model.set(step.key, { value: step.value | 0 });
+        break;
+      }
+      case "remove":
+        assertEquals(writeGuard().remove(step.key), model.get(step.key)?.value);
+        model.delete(step.key);
+        break;
+      case "replace": {
+        const previous = model.get(step.key);
+        assertEquals(
+          writeGuard().replace(step.key, (old) => old + 1),
+          previous?.value,
+        );
+        if (previous !== undefined) {
+          model.set(step.key, { value: (previous.value + 1) | 0 });
+        }
+        break;
+      }
+      case "publish":
+        guard?.publish();
+        guard = null;
+        published = new Map(model);
+        break;
+      case "open":
+        if (guard !== null) break; // the writer's thread would wait on itself
+        open.push({ guard: read.guard(), expected: new Map(published) });
+        break;
+      case "release": {
+        if (open.length === 0) break;
+        const [held] = open.splice(step.which % open.length, 1);
+        held.guard.release();
+        break;
+      }
+      case "check": {
+        if (open.length === 0) break;
+        const held = open[step.which % open.length];
+        assertEquals(
+          [...held.guard].sort((a, b) => a[0] - b[0]),
+          values(held.expected),
+        );
+        break;
+      }
+      case "update": {
+        let target: Cells;
+        let cells: Map<number, ModelCell>;
+        if (step.through === -1) {
+          target = writeGuard();
+          cells = model;
+        } else if (step.through === -2 || open.length === 0) {
+          target = read;
+          cells = guard === null ? model : published;
+        } else {
+          const held = open[step.through % open.length];
+          target = held.guard;
+          cells = held.expected;
+        }
+        const cell = cells.get(step.key);
+        const expected = cell === undefined
+          ? undefined
+          : modelUpdate(cell, step.kind, step.value, step.other);
+        assertEquals(
+          runUpdate(target, step.kind, step.key, step.value, step.other),
+          expected,
+        );
+        break;
+      }
+    }
+  }
+  guard?.publish();
+  for (const held of open) held.guard.release();
+  {
+    using view = read.guard();
+    assertEquals([...view].sort((a, b) => a[0] - b[0]), values(model));
+  }
+  read.close();
+  write.close();
+}
+
+Deno.test("a map of cells matches a model of shared cells under random operations", () => {
+  fc.assert(
+    fc.property(
+      fc.array(cellOpArbitrary, { maxLength: 300, size: "max" }),
+      maxCopiesArbitrary,
+      (ops, maxCopies) => runCellModel(ops, maxCopies),
+    ),
+    runs,
+  );
 });

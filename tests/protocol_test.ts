@@ -24,6 +24,7 @@ import {
   C_REGISTRY_LOCK,
   C_SLOTS_USED,
   C_WRITER_PARKED,
+  copyWord,
   H_CURRENT_COPY,
   heapStart,
   MAX_COPIES,
@@ -36,6 +37,7 @@ import {
   SLOT_RETIRED,
   SLOT_WORDS,
   slotBase,
+  T_ORPHANS,
 } from "../src/layout.ts";
 import { AtomicsMemory } from "../src/memory.ts";
 import {
@@ -52,6 +54,7 @@ import {
   type HandleWord,
   ID_SLOTS,
   leaveGuard,
+  leaveOrphan,
   leaveResidual,
   LEFT,
   LEFT_RESIDUAL,
@@ -625,7 +628,7 @@ Deno.test("publishCopy() cut at every step by a guard entering or leaving counts
 
 // ------------------------------------------------------------ free copies
 
-Deno.test("copyIsFree() reads only the residual words of the slots ever used", () => {
+Deno.test("copyIsFree() reads the copy's orphans and only the residual words of the slots ever used", () => {
   const mem = memory();
   const a = register(mem);
   const b = register(mem);
@@ -648,6 +651,7 @@ Deno.test("copyIsFree() reads only the residual words of the slots ever used", (
   const { memory: rec, ops } = recording(mem);
   assert(copyIsFree(rec, 3));
   assertEquals(ops, [
+    `load@${copyWord(3, T_ORPHANS)}`,
     `load@${C_SLOTS_USED}`,
     `load@${slotBase(0) + S_RESIDUAL + 3}`,
     `load@${slotBase(1) + S_RESIDUAL + 3}`,
@@ -1361,4 +1365,83 @@ Deno.test("runAsync() resumes a wait when a departure wakes it", async () => {
   drive(wakeWriter(mem));
   assertEquals(await waiting, 0);
   assertEquals(mem.load(C_WRITER_PARKED), 0);
+});
+
+/** The orphans counted on `copy` (maps of cells). */
+function orphansOf(mem: AtomicsMemory, copy: number): number {
+  return mem.load(copyWord(copy, T_ORPHANS));
+}
+
+Deno.test("reclaimReader() keeping orphans counts the handle's live and residual guards on their copies, which stay pinned until each leaves", () => {
+  const mem = memory();
+  const zombie = register(mem);
+  enterGuard(mem, zombie.word);
+  enterGuard(mem, zombie.word);
+  assertEquals(publish(mem, 1), 2); // two residual on copy 0
+  enterGuard(mem, zombie.word); // live on copy 1
+  mem.store(C_WRITER_PARKED, 1);
+  assertEquals(drive(reclaimReader(mem, zombie.id, WRITER, true)).value, 3);
+  mem.store(C_WRITER_PARKED, 0);
+  assertEquals([orphansOf(mem, 0), orphansOf(mem, 1)], [2, 1]);
+  assertEquals(mem.load(slotBase(zombie.slot) + S_STATE), SLOT_FREE);
+  assertEquals(publish(mem, 2), 0); // the reclaimed slot is not flipped
+  assert(!isFree(mem, 0), "a copy with orphans is pinned");
+  assert(!isFree(mem, 1), "a copy with orphans is pinned");
+  // The zombie's late leaves return RECLAIMED; each is then counted off once.
+  assertEquals(leave(mem, zombie.word, 1), RECLAIMED);
+  assertEquals(leaveOrphan(mem, 1), true);
+  assert(isFree(mem, 1));
+  assertEquals(leave(mem, zombie.word, 0), RECLAIMED);
+  assertEquals(leaveOrphan(mem, 0), false);
+  assert(!isFree(mem, 0));
+  assertEquals(leave(mem, zombie.word, 0), RECLAIMED);
+  assertEquals(leaveOrphan(mem, 0), true);
+  assert(isFree(mem, 0));
+  // A new handle takes the slot; the old one cannot touch it.
+  const next = register(mem);
+  assertEquals(next.slot, zombie.slot);
+  assertEquals(enterGuard(mem, zombie.word), RECLAIMED);
+});
+
+Deno.test("reclaimReader() without orphans (maps without cells) counts none", () => {
+  const mem = memory();
+  const zombie = register(mem);
+  enterGuard(mem, zombie.word);
+  assertEquals(publish(mem, 1), 1);
+  enterGuard(mem, zombie.word);
+  assertEquals(reclaim(mem, zombie.id), 2);
+  for (let copy = 0; copy < MAX_COPIES; copy++) {
+    assertEquals(orphansOf(mem, copy), 0);
+  }
+  assert(isFree(mem, 0));
+});
+
+Deno.test("reclaimReader() keeping orphans, cut at every step by one of the handle's guards leaving, counts exactly the guards still out", () => {
+  for (const residual of [false, true]) {
+    for (let cut = 0; cut < 48; cut++) {
+      const mem = memory();
+      const zombie = register(mem);
+      enterGuard(mem, zombie.word);
+      enterGuard(mem, zombie.word);
+      if (residual) assertEquals(publish(mem, 1), 2);
+      const steps = reclaimReader(mem, zombie.id, WRITER, true);
+      let out = 2;
+      let done = false;
+      for (let step = 0; step < MAX_STEPS && !done; step++) {
+        if (step === cut) {
+          out--;
+          if (leave(mem, zombie.word, 0) === RECLAIMED) leaveOrphan(mem, 0);
+        }
+        done = steps.next().done === true;
+      }
+      assert(done, "the reclaim finished");
+      assertEquals(orphansOf(mem, 0), out, `cut ${cut}`);
+      for (; out > 0; out--) {
+        assertEquals(leave(mem, zombie.word, 0), RECLAIMED);
+        leaveOrphan(mem, 0);
+      }
+      assertEquals(orphansOf(mem, 0), 0, `cut ${cut}`);
+      assert(isFree(mem, 0), `cut ${cut}`);
+    }
+  }
 });
