@@ -322,6 +322,14 @@ export function* awaitFreeCopy(
   }
 }
 
+/**
+ * Guards of reclaimed handles still counted on `copy` (maps of cells: see
+ * {@linkcode leaveOrphan}).
+ */
+export function orphansOn(memory: Memory, copy: number): number {
+  return memory.load(copyWord(copy, T_ORPHANS));
+}
+
 /** The ids of the open handles with guards on `copy`, live or residual. */
 export function pinningHandles(memory: Memory, copy: number): number[] {
   return openHandles(memory, (base) => {

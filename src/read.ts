@@ -31,6 +31,8 @@ import {
 } from "./cells.ts";
 import { ReaderLimitError } from "./errors.ts";
 import {
+  E_KEY,
+  ENTRY_HEADER_WORDS,
   H_BUFFER_WORDS,
   H_WRITER_CLOSED,
   LAYOUT_VERSION,
@@ -626,6 +628,11 @@ export function cellsOf<K, V>(
   return cells;
 }
 
+/** `#narrowCell`: the key is absent from the guard's snapshot. */
+const ABSENT_CELL = -1;
+/** `#narrowCell`: the map's cells are not 32-bit, or the guard is released. */
+const NOT_NARROW = -2;
+
 class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
   readonly #context: MapContext<K, V>;
   readonly #views: MapViews;
@@ -738,11 +745,22 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     return this.#locate(key) >= 0;
   }
 
+  // add, sub, load and store of a 32-bit cell's first word, with an int32
+  // operand, take a path of their own: through the shared one (checks of
+  // every operand kind, a switch on the operation) an add measured 1.5
+  // times as dear as the lookup and the `Atomics.add` alone.
   add(
     key: K,
     value: CellOperand<V>,
     index?: number,
   ): CellOperand<V> | undefined {
+    if (
+      index === undefined && typeof value === "number" && (value | 0) === value
+    ) {
+      const cell = this.#narrowCell(key, CELL_ADD);
+      if (cell >= 0) return Atomics.add(this.#views.i32, cell, value) as never;
+      if (cell === ABSENT_CELL) return undefined;
+    }
     return this.#cell(CELL_ADD, key, value, 0, index);
   }
   sub(
@@ -750,6 +768,13 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     value: CellOperand<V>,
     index?: number,
   ): CellOperand<V> | undefined {
+    if (
+      index === undefined && typeof value === "number" && (value | 0) === value
+    ) {
+      const cell = this.#narrowCell(key, CELL_SUB);
+      if (cell >= 0) return Atomics.sub(this.#views.i32, cell, value) as never;
+      if (cell === ABSENT_CELL) return undefined;
+    }
     return this.#cell(CELL_SUB, key, value, 0, index);
   }
   and(
@@ -795,6 +820,11 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     );
   }
   load(key: K, index?: number): CellOperand<V> | undefined {
+    if (index === undefined) {
+      const cell = this.#narrowCell(key, CELL_LOAD);
+      if (cell >= 0) return Atomics.load(this.#views.i32, cell) as never;
+      if (cell === ABSENT_CELL) return undefined;
+    }
     return this.#cell(CELL_LOAD, key, 0, 0, index);
   }
   store(
@@ -802,7 +832,51 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     value: CellOperand<V>,
     index?: number,
   ): CellOperand<V> | undefined {
+    if (
+      index === undefined && typeof value === "number" && (value | 0) === value
+    ) {
+      const cell = this.#narrowCell(key, CELL_STORE);
+      if (cell >= 0) {
+        return Atomics.store(this.#views.i32, cell, value) as never;
+      }
+      if (cell === ABSENT_CELL) return undefined;
+    }
     return this.#cell(CELL_STORE, key, value, 0, index);
+  }
+
+  /**
+   * The word of the first 32-bit cell of `key`'s entry, {@linkcode
+   * ABSENT_CELL}, or {@linkcode NOT_NARROW} when the general path must
+   * decide (a released guard, a map without 32-bit cells: it throws there).
+   */
+  #narrowCell(key: K, op: number): number {
+    const context = this.#context;
+    const cells = context.cells;
+    if (this.#released || cells === null || cells.wide) return NOT_NARROW;
+    const entry = this.#entryOf(key, CELL_ACTIONS[op]);
+    if (entry < 0) return ABSENT_CELL;
+    const views = this.#views;
+    return entry + ENTRY_HEADER_WORDS +
+      context.keys.storedWords(views.i32[entry + E_KEY]);
+  }
+
+  /** The word offset of `key`'s entry in this snapshot, or -1. */
+  #entryOf(key: K, action: string): number {
+    const context = this.#context;
+    const views = this.#views;
+    if (context.viewKind === VIEW_STRING) {
+      return (context.view as StringView<V>).entryOf(
+        views,
+        this.#copy,
+        this.#version,
+        this.#table,
+        this.#mask,
+        key,
+        action,
+      );
+    }
+    const at = this.#locate(key, action);
+    return at < 0 ? -1 : views.i32[at + 1];
   }
 
   /** A cell operation in this guard's snapshot. */
@@ -822,21 +896,7 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     const a = cells.first(op, value, action);
     const b = cells.second(op, replacement, action);
     const views = this.#views;
-    let entry: number;
-    if (context.viewKind === VIEW_STRING) {
-      entry = (context.view as StringView<V>).entryOf(
-        views,
-        this.#copy,
-        this.#version,
-        this.#table,
-        this.#mask,
-        key,
-        action,
-      );
-    } else {
-      const at = this.#locate(key, action);
-      entry = at < 0 ? -1 : views.i32[at + 1];
-    }
+    const entry = this.#entryOf(key, action);
     if (entry < 0) return undefined;
     return cells.apply(
       views,

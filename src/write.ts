@@ -35,6 +35,7 @@ import {
 } from "./layout.ts";
 import {
   handleId,
+  orphansOn,
   pinningHandles,
   publishCopy,
   reclaimReader,
@@ -331,10 +332,12 @@ export class Writer<K, V> {
     const pinned: PinnedVersion[] = [];
     for (const copy of copies.retired()) {
       const readers = pinningHandles(control, copy);
-      if (readers.length === 0) continue;
+      const orphans = orphansOn(control, copy);
+      if (readers.length === 0 && orphans === 0) continue;
       pinned.push({
         version: copies.versionOf(copy),
         readers,
+        orphans,
         heldMs: now - copies.retiredAt(copy),
       });
     }

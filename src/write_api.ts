@@ -145,6 +145,15 @@ export interface WriteHandle<K, V> extends Disposable {
    * that the writer changes. Ids are unique over the map's life, so a stale
    * id never reclaims a newer handle.
    *
+   * In a map of atomic cells (`codecs.atomicInt32` and the like), a guard
+   * the handle still holds could update cells, so its copy is not freed
+   * until that guard is released, even by a thread that was reclaimed: the
+   * guard stays counted as an orphan (`stats().pinned[i].orphans`), and
+   * its late updates land in the entries it saw, never in reused memory. A
+   * worker terminated for good while it held a guard (at an `await`, say)
+   * keeps that copy pinned, as if it was never reclaimed; its slot is
+   * freed all the same.
+   *
    * If the registry lock is held by the reclaimed handle's thread and does
    * not move for the whole wait (a wait of at least 2 s: a `timeoutMs` below
    * that never takes the lock back), that thread died inside a registry
@@ -348,6 +357,12 @@ export interface PinnedVersion {
   readonly version: number;
   /** Ids of the read handles whose guards read it (`ReadHandle.id`). */
   readonly readers: number[];
+  /**
+   * Guards of reclaimed read handles that still read it (maps of atomic
+   * cells only: their workers may still be updating cells through them, so
+   * the version is kept until each is released; see `WriteHandle.reclaim`).
+   */
+  readonly orphans: number;
   /**
    * Milliseconds since a newer version replaced it: how long the guards
    * have kept it alive past its time.

@@ -10,7 +10,12 @@
 import { localGuardsOn, type MapContext } from "./context.ts";
 import type { CopySet } from "./copies.ts";
 import { DeadlockError, WaitTimeoutError } from "./errors.ts";
-import { pinningHandles, type Step, WaitTimedOut } from "./protocol.ts";
+import {
+  orphansOn,
+  pinningHandles,
+  type Step,
+  WaitTimedOut,
+} from "./protocol.ts";
 
 /**
  * Runs `steps`, calling `beforeWait` before each of its waits (`first`
@@ -102,11 +107,23 @@ export function timedOut<K, V>(
 ): unknown {
   if (!(error instanceof WaitTimedOut)) return error;
   const readers = pinningReaders(context, copies);
-  const holders = readers.length === 0
-    ? "guards that left without waking the writer"
-    : `guards of read handle${readers.length === 1 ? "" : "s"} ${
-      readers.join(", ")
-    }`;
+  let orphans = 0;
+  for (const copy of copies.retired()) {
+    orphans += orphansOn(context.control, copy);
+  }
+  const holders = [
+    readers.length === 0
+      ? ""
+      : `guards of read handle${readers.length === 1 ? "" : "s"} ${
+        readers.join(", ")
+      }`,
+    orphans === 0
+      ? ""
+      : `${orphans} guard${
+        orphans === 1 ? "" : "s"
+      } of reclaimed read handles (a map of cells keeps them until they are released)`,
+  ].filter((text) => text !== "").join(" and ") ||
+    "guards that left without waking the writer";
   return new WaitTimeoutError(
     `Cannot ${action}: ${
       noCopy(copies, maxBytes)
