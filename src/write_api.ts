@@ -349,7 +349,12 @@ export interface WaitOptions {
  * ```ts
  * import type { PinnedVersion } from "@x/flashmap";
  *
- * const pinned: PinnedVersion = { version: 3, readers: [1], heldMs: 1500 };
+ * const pinned: PinnedVersion = {
+ *   version: 3,
+ *   readers: [1],
+ *   orphans: 0,
+ *   heldMs: 1500,
+ * };
  * ```
  */
 export interface PinnedVersion {
