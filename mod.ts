@@ -31,7 +31,13 @@ export {
   type MapOptions,
 } from "./src/create.ts";
 export { type Codec, codecs, type KeyCodec } from "./src/codecs.ts";
-export type { Atomic, CellOperand, ValueInput } from "./src/cells.ts";
+export type {
+  Atomic,
+  atomicCell,
+  CellInput,
+  CellOperand,
+  ValueInput,
+} from "./src/cells.ts";
 export type { AtomicCells } from "./src/cells_api.ts";
 export {
   BufferFullError,

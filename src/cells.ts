@@ -329,7 +329,20 @@ export function notCells(action: string, codec: string): TypeError {
   );
 }
 
-declare const atomicCell: unique symbol;
+/**
+ * The mark that {@linkcode Atomic} puts on a value type (a type only: no
+ * such value exists at run time).
+ *
+ * @example Telling maps of cells apart in your own types
+ * ```ts
+ * import type { Atomic, atomicCell } from "@x/flashmap";
+ *
+ * type IsCell<V> = V extends { readonly [atomicCell]: unknown } ? true : false;
+ * const yes: IsCell<Atomic<number>> = true;
+ * const no: IsCell<number> = false;
+ * ```
+ */
+export declare const atomicCell: unique symbol;
 
 /**
  * The type of a map's values when they are atomic cells: `T` (a `number`,
@@ -360,13 +373,34 @@ export type Atomic<T> = T & { readonly [atomicCell]: T };
  * plain number or bigint they hold, or a typed array or array of them.
  *
  * @typeParam V The map's value type.
+ *
+ * @example
+ * ```ts
+ * import type { Atomic, ValueInput } from "@x/flashmap";
+ *
+ * const counter: ValueInput<Atomic<number>> = 0;
+ * const pair: ValueInput<Atomic<Int32Array>> = [1, 2];
+ * const text: ValueInput<string> = "plain maps take their values";
+ * ```
  */
 export type ValueInput<V> =
   | V
   | (V extends { readonly [atomicCell]: infer T } ? CellInput<T> : never);
 
-/** What the cells that read as `T` take in writes. */
-type CellInput<T> = T extends Int32Array ? Int32Array | readonly number[]
+/**
+ * What cells that read as `T` take in writes: a number or bigint, or a
+ * typed array or plain array of them.
+ *
+ * @typeParam T What the cells read as.
+ *
+ * @example
+ * ```ts
+ * import type { CellInput } from "@x/flashmap";
+ *
+ * const cells: CellInput<BigInt64Array> = [1n, 2n];
+ * ```
+ */
+export type CellInput<T> = T extends Int32Array ? Int32Array | readonly number[]
   : T extends BigInt64Array ? BigInt64Array | readonly bigint[]
   : T;
 
@@ -376,6 +410,14 @@ type CellInput<T> = T extends Int32Array ? Int32Array | readonly number[]
  * (a compile-time error) for maps whose values are not cells.
  *
  * @typeParam V The map's value type.
+ *
+ * @example
+ * ```ts
+ * import type { Atomic, CellOperand } from "@x/flashmap";
+ *
+ * const narrow: CellOperand<Atomic<Int32Array>> = 1;
+ * const wide: CellOperand<Atomic<bigint>> = 1n;
+ * ```
  */
 export type CellOperand<V> = V extends { readonly [atomicCell]: infer T }
   ? (T extends bigint | BigInt64Array ? bigint : number)

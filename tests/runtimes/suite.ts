@@ -649,6 +649,50 @@ const errors: Check = (host) => {
 };
 
 /** The checks, in order. */
+/**
+ * Two workers add to cells while the writer publishes and grows the map:
+ * the sums are exact, and a map without cells refuses the operations.
+ */
+const atomicCells: Check = (host) => {
+  const [write, read] = create({
+    key: codecs.string,
+    value: codecs.atomicInt32,
+  });
+  const hits = write.guard();
+  hits.insert("hits", 0);
+  hits.publish();
+  return withReaders(host, 2, async (readers) => {
+    for (const reader of readers) {
+      await reader.ask({ type: "attach", token: read.share() });
+    }
+    const times = 20_000;
+    const adding = readers.map((reader) =>
+      reader.ask({ type: "add", key: "hits", times })
+    );
+    for (let round = 0; round < 50; round++) {
+      const guard = write.guard();
+      for (let i = 0; i < 40; i++) guard.insert(`other ${round} ${i}`, i);
+      guard.add("hits", 1);
+      guard.publish();
+      await tick();
+    }
+    await Promise.all(adding);
+    equal(read.get("hits"), 2 * times + 50, "the sum of every add");
+    equal(read.store("hits", 0), 0, "store returns its value");
+    equal(read.add("missing", 1), undefined, "an absent key");
+    const [plainWrite, plain] = create();
+    throws(
+      () => (plain as unknown as typeof read).add("x", 1),
+      TypeError,
+      "a map without cells",
+    );
+    plainWrite.close();
+    plain.close();
+    write.close();
+    read.close();
+  });
+};
+
 export const checks: [string, Check][] = [
   ["the README's quick example", quickExample],
   ["two workers attach from tokens and check snapshots", workersSnapshots],
@@ -657,6 +701,7 @@ export const checks: [string, Check][] = [
   ["guardAsync() and the timeouts (maxCopies: 2)", guardAsyncAndTimeouts],
   ["changed() and versions() in a worker", versionsAcrossThreads],
   ["the errors", errors],
+  ["atomic cells updated from two workers", atomicCells],
 ];
 
 /**

@@ -12,6 +12,7 @@
  */
 
 import {
+  type Atomic,
   attach,
   type ReadGuard,
   type ReadHandle,
@@ -37,6 +38,7 @@ export type RequestBody =
   | { type: "growth"; until: number; maxGuards: number }
   | { type: "changed"; since: number; timeoutMs: number }
   | { type: "versions"; max: number }
+  | { type: "add"; key: unknown; times: number }
   | { type: "close" };
 
 /** A request from the suite to a reader worker. */
@@ -118,6 +120,26 @@ export function serve(
           if (seen.length >= request.max) break;
         }
         return { seen };
+      }
+      case "add": {
+        // Adds 1 `times` times to a cell: in guards of 64, every fourth
+        // batch one-shot through the handle.
+        const cells = handle() as ReadHandle<unknown, Atomic<number>>;
+        for (let done = 0, batch = 0; done < request.times; batch++) {
+          const count = Math.min(64, request.times - done);
+          if (batch % 4 === 3) {
+            for (let i = 0; i < count; i++) cells.add(request.key, 1);
+          } else {
+            const guard = cells.guard();
+            try {
+              for (let i = 0; i < count; i++) guard.add(request.key, 1);
+            } finally {
+              guard.release();
+            }
+          }
+          done += count;
+        }
+        return { added: request.times };
       }
       case "close":
         held?.release();
