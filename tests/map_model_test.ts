@@ -490,7 +490,7 @@ function runCellModel(ops: CellOp[], maxCopies: number): void {
     capacity: 1,
     maxCopies,
   });
-  let model = new Map<number, ModelCell>();
+  const model = new Map<number, ModelCell>();
   let published = new Map<number, ModelCell>();
   const open: {
     guard: ReadGuard<number, Atomic<number>>;
