@@ -66,6 +66,8 @@ export interface MapContext<K, V> {
   readonly viewKind: number;
   /** The values as atomic cells, or `null` when they are not cells. */
   readonly cells: CellValues<V> | null;
+  /** Whether the keys are `codecs.int32` (cell updates find them inline). */
+  readonly int32Keys: boolean;
   /**
    * The tag this context records in the registry lock while it holds it,
    * and in the slots of the handles it registers: unique in the map, never
@@ -162,6 +164,7 @@ export function mapContext<K, V>(
     view,
     viewKind: view.kind,
     cells: values instanceof CellValues ? values : null,
+    int32Keys: keys instanceof Int32Keys,
     tag: control.add(C_NEXT_TAG, 1) + 1,
   };
 }

@@ -70,6 +70,7 @@ import type {
 import { changedOptions } from "./options.ts";
 import { describe } from "./storage.ts";
 import { handleVersion, waitForVersion } from "./versions.ts";
+import { int32Entry } from "./view/entry.ts";
 import type { InlineView } from "./view/inline.ts";
 import type { Int32View } from "./view/int32.ts";
 import type { StringView } from "./view/string.ts";
@@ -853,6 +854,17 @@ class ReadGuardImpl<K, V> implements ReadGuard<K, V> {
     const context = this.#context;
     const cells = context.cells;
     if (this.#released || cells === null || cells.wide) return NOT_NARROW;
+    if (context.int32Keys && typeof key === "number" && (key | 0) === key) {
+      // int32 keys keep no key data: the cells follow the header.
+      const entry = int32Entry(
+        this.#views.i32,
+        this.#table,
+        this.#mask,
+        key,
+        context.seed,
+      );
+      return entry === 0 ? ABSENT_CELL : entry + ENTRY_HEADER_WORDS;
+    }
     const entry = this.#entryOf(key, CELL_ACTIONS[op]);
     if (entry < 0) return ABSENT_CELL;
     const views = this.#views;

@@ -50,3 +50,28 @@ export class EntryView<K, V> implements View<V> {
     return at < 0 ? undefined : this.value(views, at);
   }
 }
+
+/**
+ * The entry of int32 key `key` in the entry-slot table at `table`, or 0:
+ * `WordKeys.locate` written out for a caller that has checked the key, so
+ * that a cell update with int32 keys makes no call on its way to the cell.
+ */
+export function int32Entry(
+  i32: Int32Array,
+  table: number,
+  mask: number,
+  key: number,
+  seed: number,
+): number {
+  const hash = Math.imul(key ^ seed, 0x9e3779b1);
+  let slot = hash >>> Math.clz32(mask);
+  // Bounded, so that a guard whose table was freed under it cannot spin.
+  for (let left = mask; left >= 0; left--) {
+    const at = table + 2 * slot;
+    const entry = i32[at + 1];
+    if (entry === 0) return 0;
+    if (i32[at] === hash) return entry;
+    slot = (slot + 1) & mask;
+  }
+  return 0;
+}
