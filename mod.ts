@@ -54,6 +54,7 @@ export type {
 } from "./src/read_api.ts";
 export type {
   PinnedVersion,
+  ReclaimOptions,
   WaitOptions,
   WriteGuard,
   WriteHandle,

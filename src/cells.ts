@@ -46,6 +46,15 @@ const INT32_OPERAND =
   "an integer from -2147483648 to 4294967295 (an int32, or its unsigned form)";
 const INT64_OPERAND =
   "a bigint from -(2n ** 63n) to 2n ** 64n - 1n (an int64, or its unsigned form)";
+/**
+ * `%TypedArray%.prototype[Symbol.toStringTag]`'s getter: the name of a
+ * real typed array's kind, `undefined` for anything else, running no user
+ * code (`instanceof` and `Symbol.toStringTag` can be faked).
+ */
+const typedArrayKind = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Int32Array.prototype),
+  Symbol.toStringTag,
+)!.get!;
 const MIN_INT32 = -2147483648;
 const MAX_UINT32 = 4294967295;
 
@@ -179,8 +188,10 @@ export class CellValues<V>
       return cells;
     }
     const kind = this.wide ? BigInt64Array : Int32Array;
-    if (value instanceof kind) {
-      // The constructor copies by internal slots, running no user code.
+    const kindName = this.wide ? "BigInt64Array" : "Int32Array";
+    if (typedArrayKind.call(value) === kindName) {
+      // The constructor copies a real typed array by its internal slots,
+      // running no user code.
       const copy = new kind(value as never);
       if (copy.length !== length) {
         throw new RangeError(
@@ -193,7 +204,7 @@ export class CellValues<V>
       throw typeError(
         action,
         "value",
-        `an ${kind.name} or an array of ${length} cells`,
+        `${this.wide ? "a" : "an"} ${kindName} or an array of ${length} cells`,
         value,
       );
     }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CellOperand } from "./cells.ts";
+import type { atomicCell, CellOperand } from "./cells.ts";
 
 /**
  * Updates of atomic cells in place, for maps whose value codec is
@@ -24,6 +24,10 @@ import type { CellOperand } from "./cells.ts";
  * `TypeError` if not a number), a value of the wrong type a `TypeError`, out
  * of range a `RangeError`, and nothing changes. On a map whose values are
  * not cells, every operation throws a `TypeError` (and does not type-check).
+ *
+ * A cell update is not part of a write guard's changes: it takes effect at
+ * once, and `abort()` (or an `update()` callback that throws) does not take
+ * it back.
  *
  * Entries are replaced, not updated, by `insert`, `set` and `replace`: the
  * new entry has new cells, and updates that other threads make meanwhile
@@ -242,7 +246,10 @@ export interface AtomicCells<K, V> {
    * assertEquals(read.load("minmax", 1), 9);
    * ```
    */
-  load(key: K, index?: number): CellOperand<V> | undefined;
+  load(
+    key: V extends { readonly [atomicCell]: unknown } ? K : never,
+    index?: number,
+  ): CellOperand<V> | undefined;
   /**
    * Stores `value` in the cell.
    *

@@ -427,7 +427,9 @@ function checkCodec(codec: unknown, role: "key" | "value"): Codec<unknown> {
       }`,
     );
   }
-  const known = builtins.get(candidate.name);
+  // Through builtinCodec, so that the names of codecs made on first use
+  // (arrays of cells) are reserved too, even before this thread made them.
+  const known = builtinCodec(candidate.name);
   if (known !== undefined && known !== codec) {
     throw new TypeError(
       `Cannot use the ${role} codec: the name "${candidate.name}" belongs to a built-in codec`,

@@ -60,6 +60,7 @@ import { descriptor } from "./table.ts";
 import { observeWaits, refuseDeadlock, timedOut } from "./write_waits.ts";
 import type {
   PinnedVersion,
+  ReclaimOptions,
   WaitOptions,
   WriteGuard,
   WriteHandle,
@@ -358,12 +359,19 @@ export class Writer<K, V> {
     };
   }
 
-  reclaim(readerId: number, options?: WaitOptions): void {
+  reclaim(readerId: number, options?: ReclaimOptions): void {
     const action = "reclaim the read handle";
     if (this.closed) {
       throw new TypeError(`Cannot ${action}: the write handle is closed`);
     }
     const timeoutMs = waitLimit(options, action, REGISTRY_WAIT_MS);
+    // Read once, as waitLimit reads timeoutMs.
+    const stopped = options?.stopped;
+    if (stopped !== undefined && typeof stopped !== "boolean") {
+      throw new TypeError(
+        `Cannot ${action}: stopped must be a boolean, got ${describe(stopped)}`,
+      );
+    }
     if (typeof readerId !== "number") {
       throw new TypeError(
         `Cannot ${action}: the id must be a number, got ${describe(readerId)}`,
@@ -400,8 +408,15 @@ export class Writer<K, V> {
       tag,
       gone,
       // A map of cells keeps the guards of a reclaimed handle counted until
-      // they leave: its worker may still be updating cells through them.
-      () => reclaimReader(control, readerId, tag, this.context.cells !== null),
+      // they leave, unless its thread has stopped: a worker that still runs
+      // may be updating cells through them.
+      () =>
+        reclaimReader(
+          control,
+          readerId,
+          tag,
+          this.context.cells !== null && stopped !== true,
+        ),
       action,
       timeoutMs,
     );
@@ -685,7 +700,7 @@ export class WriteHandleImpl<K, V> implements WriteHandle<K, V> {
   ): Promise<T> {
     return this.#writer.updateAsync(fn, options);
   }
-  reclaim(readerId: number, options?: WaitOptions): void {
+  reclaim(readerId: number, options?: ReclaimOptions): void {
     this.#writer.reclaim(readerId, options);
   }
   stats(): WriteStats {

@@ -152,7 +152,10 @@ export interface WriteHandle<K, V> extends Disposable {
    * its late updates land in the entries it saw, never in reused memory. A
    * worker terminated for good while it held a guard (at an `await`, say)
    * keeps that copy pinned, as if it was never reclaimed; its slot is
-   * freed all the same.
+   * freed all the same. When you know that the handle's thread has stopped
+   * and will never run again, pass `{ stopped: true }`: its guards are then
+   * dropped at once, as in maps without cells (a thread that still runs
+   * could then update cells in memory the writer reuses).
    *
    * If the registry lock is held by the reclaimed handle's thread and does
    * not move for the whole wait (a wait of at least 2 s: a `timeoutMs` below
@@ -167,7 +170,8 @@ export interface WriteHandle<K, V> extends Disposable {
    * thread past `timeoutMs` (2 s by default).
    *
    * @param readerId The id of the handle to free.
-   * @param options How long to wait for the registry lock.
+   * @param options How long to wait for the registry lock, and whether the
+   * handle's thread is known to have stopped.
    *
    * @example Recovering from a worker terminated inside a guard
    * ```ts ignore
@@ -188,7 +192,7 @@ export interface WriteHandle<K, V> extends Disposable {
    * assertThrows(() => write.reclaim(200), RangeError); // no such open handle
    * ```
    */
-  reclaim(readerId: number, options?: WaitOptions): void;
+  reclaim(readerId: number, options?: ReclaimOptions): void;
   /**
    * What the writer and its copies of the index look like now: the
    * version, the copies, the versions that read guards still pin and who
@@ -339,6 +343,26 @@ export interface WaitOptions {
    * (default: wait as long as it takes).
    */
   timeoutMs?: number;
+}
+
+/**
+ * Options of {@linkcode WriteHandle.reclaim}.
+ *
+ * @example
+ * ```ts
+ * import type { ReclaimOptions } from "@x/flashmap";
+ *
+ * const options: ReclaimOptions = { timeoutMs: 5000, stopped: true };
+ * ```
+ */
+export interface ReclaimOptions extends WaitOptions {
+  /**
+   * `true` when the handle's thread has stopped and will never run again
+   * (not merely been asked to terminate): in a map of atomic cells, the
+   * guards it held are then dropped at once instead of being kept until
+   * they are released. Default `false`. Maps without cells ignore it.
+   */
+  stopped?: boolean;
 }
 
 /**

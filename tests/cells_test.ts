@@ -404,3 +404,91 @@ Deno.test("cells: codecs by name, in tokens, and their checks", () => {
     TypeError,
   );
 });
+
+Deno.test("cells: the names of cell codecs are reserved, even those not made yet", () => {
+  const squatter = (name: string): Codec<Uint8Array> => ({
+    name,
+    canonical: false,
+    encode: (value) => value,
+    decode: (bytes) => bytes,
+  });
+  for (
+    const name of [
+      "atomicInt32",
+      "atomicInt32Array(64)",
+      "atomicBigInt64Array(777)",
+    ]
+  ) {
+    assertThrows(
+      () => create({ key: codecs.string, value: squatter(name) }),
+      TypeError,
+      "belongs to a built-in codec",
+    );
+  }
+  // A reader cannot read a map of cells with a codec of its own either.
+  const [write, read] = create({
+    key: codecs.string,
+    value: codecs.atomicInt32Array(5),
+  });
+  assertThrows(
+    () =>
+      attach(read.share(), {
+        value: squatter("atomicInt32Array(5)") as never,
+      }),
+    TypeError,
+  );
+  write.close();
+  read.close();
+});
+
+Deno.test("cells: only real typed arrays of the cells' kind pass as one (no faked prototype, Proxy or tag)", () => {
+  const [write, read] = create({
+    key: codecs.string,
+    value: codecs.atomicInt32Array(2),
+  });
+  const fake = Object.create(Int32Array.prototype, {
+    length: { value: 2 },
+    [Symbol.iterator]: {
+      value: function* () {
+        yield "12";
+        yield { valueOf: () => 2 ** 40 };
+      },
+    },
+  });
+  const tagged = { [Symbol.toStringTag]: "Int32Array", length: 2 };
+  class Counted extends Int32Array {}
+  write.update((guard) => {
+    assertThrows(() => guard.insert("fake", fake), TypeError);
+    assertThrows(() => guard.insert("tagged", tagged as never), TypeError);
+    assertThrows(
+      () => guard.insert("proxy", new Proxy(new Int32Array(2), {}) as never),
+      TypeError,
+    );
+    guard.insert("subclass", new Counted([1, 2]));
+  });
+  assertEquals([...read.get("subclass")!], [1, 2]);
+  assertEquals(read.stats().size, 1);
+});
+
+Deno.test("cells: load does not type-check on maps without cells either", () => {
+  const [write, read] = create({ key: codecs.string, value: codecs.number });
+  const neverCalled = () => {
+    // @ts-expect-error: the values are not cells
+    read.load("a");
+    // @ts-expect-error: the values are not cells
+    write.update((guard) => guard.load("a", 0));
+  };
+  assert(typeof neverCalled === "function");
+  write.close();
+  read.close();
+});
+
+Deno.test("cells: an aborted write guard does not take back its cell updates", () => {
+  const { write, read } = counters(["a"]);
+  const guard = write.guard();
+  guard.add("a", 5);
+  guard.insert("b", 1);
+  guard.abort();
+  assertEquals(read.get("a"), 5);
+  assertStrictEquals(read.get("b"), undefined);
+});

@@ -12,7 +12,12 @@
  * @module
  */
 
-import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertNotEquals,
+  assertThrows,
+} from "@std/assert";
 import {
   type Atomic,
   codecs,
@@ -594,4 +599,49 @@ Deno.test("atomic cells: a zombie's late updates never land in another key's mem
 
 Deno.test("atomic cells: a zombie's late updates never land in another key's memory (its guard on the current copy)", async () => {
   await zombieRun(false);
+});
+
+Deno.test("atomic cells: a reclaimed worker's guard pins its copy as an orphan until released, unless reclaim() is told the thread stopped", async () => {
+  for (const stopped of [false, true]) {
+    const [write, read] = create({
+      key: codecs.string,
+      value: codecs.atomicInt32,
+      maxCopies: 3,
+    });
+    write.update((guard) => guard.insert("k", 0));
+    const { workers, ids } = await startWorkers(1, read);
+    const [worker] = workers;
+    try {
+      const reply = await worker.request({ type: "hold", key: "k" } as {
+        type: string;
+      });
+      assertEquals(reply.error, undefined);
+      assertEquals(reply.added, 0);
+      write.update((guard) => guard.insert("other", 1)); // retires its copy
+      // Idle in its event loop, the worker stops for good here.
+      await worker[Symbol.asyncDispose]();
+      write.reclaim(ids[0], { stopped });
+      write.synchronize({ timeoutMs: DEADLOCK_GUARD_MS });
+      const pinned = write.stats().pinned;
+      if (stopped) {
+        assertEquals(pinned, []);
+        assertEquals(write.stats().copies, 2);
+      } else {
+        assertEquals(pinned.map((p) => [p.readers, p.orphans]), [[[], 1]]);
+        assertEquals(write.stats().copies, 3);
+      }
+      assertEquals(read.get("k"), 1);
+    } finally {
+      await stopAll(workers);
+      read.close();
+      write.close();
+    }
+  }
+  const [write] = create({ value: codecs.atomicInt32 });
+  // Checked before the id: nothing is reclaimed.
+  assertThrows(
+    () => write.reclaim(200, { stopped: "yes" as unknown as boolean }),
+    TypeError,
+    "stopped must be a boolean",
+  );
 });

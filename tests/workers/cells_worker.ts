@@ -29,6 +29,9 @@
  *   through it, over and over, until `flags[GO]` is set (at most `maxAdds`
  *   times), staying in synchronous code so that `terminate()` cannot stop
  *   it; then tries the handle late, releases the guard and reports.
+ * - `hold { key }`: opens a guard, adds 1 to `key` through it and replies,
+ *   keeping the guard open for good: the worker then sits idle in its event
+ *   loop, where `terminate()` stops it for good.
  */
 import {
   type Atomic,
@@ -68,7 +71,8 @@ type Request =
     useLock: boolean;
     pause: Int32Array | null;
   }
-  | { type: "zombie"; key: string; flags: Int32Array; maxAdds: number };
+  | { type: "zombie"; key: string; flags: Int32Array; maxAdds: number }
+  | { type: "hold"; key: string };
 
 // The zombie's shared words: mirrored in tests/cells_workers_test.ts.
 const GO = 0;
@@ -397,6 +401,9 @@ function zombie(request: Extract<Request, { type: "zombie" }>): void {
   }
 }
 
+/** Guards opened by `hold`, never released. */
+const held: CellsGuard[] = [];
+
 self.onmessage = (event: MessageEvent<Request>) => {
   const request = event.data;
   try {
@@ -412,6 +419,11 @@ self.onmessage = (event: MessageEvent<Request>) => {
         return reply("critical", criticalOnce(request));
       case "zombie":
         return zombie(request);
+      case "hold": {
+        if (read === undefined) throw new Error("attach first");
+        held.push(read.guard());
+        return reply("hold", { added: held.at(-1)!.add(request.key, 1) });
+      }
     }
   } catch (error) {
     if (request.type === "zombie") note(request.flags, error);
