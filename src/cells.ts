@@ -11,6 +11,7 @@
  */
 
 import { E_KEY, ENTRY_HEADER_WORDS, type MapViews } from "./layout.ts";
+import type { AtomicCells } from "./cells_api.ts";
 import {
   describe,
   type KeyStorage,
@@ -433,3 +434,95 @@ export type CellInput<T> = T extends Int32Array ? Int32Array | readonly number[]
 export type CellOperand<V> = V extends { readonly [atomicCell]: infer T }
   ? (T extends bigint | BigInt64Array ? bigint : number)
   : never;
+
+/**
+ * The key of the one method through which {@linkcode CellMethods} runs
+ * every cell operation: a symbol of this module, so that no caller
+ * outside the library reaches it.
+ */
+export const runCell: unique symbol = Symbol("run a cell operation");
+
+/**
+ * The cell operations of `AtomicCells`, each handed to `[runCell]` with its
+ * code: read guards, read handles and write guards extend it.
+ */
+export abstract class CellMethods<K, V> implements AtomicCells<K, V> {
+  /**
+   * Runs cell operation `op` (a `CELL_` code) on `key`'s cell `index`, with
+   * its unchecked operands.
+   */
+  abstract [runCell](
+    op: number,
+    key: K,
+    value: unknown,
+    replacement: unknown,
+    index: number | undefined,
+  ): CellOperand<V> | undefined;
+
+  add(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this[runCell](CELL_ADD, key, value, 0, index);
+  }
+  sub(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this[runCell](CELL_SUB, key, value, 0, index);
+  }
+  and(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this[runCell](CELL_AND, key, value, 0, index);
+  }
+  or(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this[runCell](CELL_OR, key, value, 0, index);
+  }
+  xor(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this[runCell](CELL_XOR, key, value, 0, index);
+  }
+  exchange(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this[runCell](CELL_EXCHANGE, key, value, 0, index);
+  }
+  compareExchange(
+    key: K,
+    expected: CellOperand<V>,
+    replacement: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this[runCell](
+      CELL_COMPARE_EXCHANGE,
+      key,
+      expected,
+      replacement,
+      index,
+    );
+  }
+  load(key: K, index?: number): CellOperand<V> | undefined {
+    return this[runCell](CELL_LOAD, key, 0, 0, index);
+  }
+  store(
+    key: K,
+    value: CellOperand<V>,
+    index?: number,
+  ): CellOperand<V> | undefined {
+    return this[runCell](CELL_STORE, key, value, 0, index);
+  }
+}

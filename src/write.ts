@@ -10,16 +10,9 @@
  */
 
 import {
-  CELL_ADD,
-  CELL_AND,
-  CELL_COMPARE_EXCHANGE,
-  CELL_EXCHANGE,
-  CELL_LOAD,
-  CELL_OR,
-  CELL_STORE,
-  CELL_SUB,
-  CELL_XOR,
+  CellMethods,
   type CellOperand,
+  runCell,
   type ValueInput,
 } from "./cells.ts";
 import { isLocalReader, type MapContext } from "./context.ts";
@@ -516,76 +509,18 @@ export class Writer<K, V> {
 }
 
 /** The write guard users hold: a thin front for {@linkcode Writer}. */
-export class WriteGuardImpl<K, V> implements WriteGuard<K, V> {
+export class WriteGuardImpl<K, V> extends CellMethods<K, V>
+  implements WriteGuard<K, V> {
   readonly #writer: Writer<K, V>;
   #published = false;
   #aborted = false;
 
   constructor(writer: Writer<K, V>) {
+    super();
     this.#writer = writer;
   }
 
-  add(
-    key: K,
-    value: CellOperand<V>,
-    index?: number,
-  ): CellOperand<V> | undefined {
-    return this.#cell(CELL_ADD, key, value, 0, index);
-  }
-  sub(
-    key: K,
-    value: CellOperand<V>,
-    index?: number,
-  ): CellOperand<V> | undefined {
-    return this.#cell(CELL_SUB, key, value, 0, index);
-  }
-  and(
-    key: K,
-    value: CellOperand<V>,
-    index?: number,
-  ): CellOperand<V> | undefined {
-    return this.#cell(CELL_AND, key, value, 0, index);
-  }
-  or(
-    key: K,
-    value: CellOperand<V>,
-    index?: number,
-  ): CellOperand<V> | undefined {
-    return this.#cell(CELL_OR, key, value, 0, index);
-  }
-  xor(
-    key: K,
-    value: CellOperand<V>,
-    index?: number,
-  ): CellOperand<V> | undefined {
-    return this.#cell(CELL_XOR, key, value, 0, index);
-  }
-  exchange(
-    key: K,
-    value: CellOperand<V>,
-    index?: number,
-  ): CellOperand<V> | undefined {
-    return this.#cell(CELL_EXCHANGE, key, value, 0, index);
-  }
-  compareExchange(
-    key: K,
-    expected: CellOperand<V>,
-    replacement: CellOperand<V>,
-    index?: number,
-  ): CellOperand<V> | undefined {
-    return this.#cell(CELL_COMPARE_EXCHANGE, key, expected, replacement, index);
-  }
-  load(key: K, index?: number): CellOperand<V> | undefined {
-    return this.#cell(CELL_LOAD, key, 0, 0, index);
-  }
-  store(
-    key: K,
-    value: CellOperand<V>,
-    index?: number,
-  ): CellOperand<V> | undefined {
-    return this.#cell(CELL_STORE, key, value, 0, index);
-  }
-  #cell(
+  [runCell](
     op: number,
     key: K,
     value: unknown,
