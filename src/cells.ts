@@ -15,6 +15,7 @@ import type { AtomicCells } from "./cells_api.ts";
 import {
   describe,
   type KeyStorage,
+  readEntryValue,
   typeError,
   type ValueStorage,
 } from "./storage.ts";
@@ -250,11 +251,7 @@ export class CellValues<V>
     return out as V;
   }
   readAt(views: MapViews, keys: KeyStorage<unknown>, at: number): V {
-    const entry = views.i32[at + 1];
-    return this.read(
-      views,
-      entry + ENTRY_HEADER_WORDS + keys.storedWords(views.i32[entry + E_KEY]),
-    );
+    return readEntryValue(views, keys, this, views.i32[at + 1]);
   }
   rawAt(views: MapViews, keys: KeyStorage<unknown>, at: number): unknown {
     return this.readAt(views, keys, at);
@@ -334,9 +331,17 @@ function applyWide(
   }
 }
 
-/** The error for a cell operation on a map whose values are not atomic. */
-export function notCells(action: string, codec: string): TypeError {
-  return new TypeError(
+/**
+ * A map's cells (`MapContext.cells`), or a `TypeError` for `action` when
+ * its values are not cells (its value codec is `codec`).
+ */
+export function cellsOf<V>(
+  cells: CellValues<V> | null,
+  action: string,
+  codec: string,
+): CellValues<V> {
+  if (cells !== null) return cells;
+  throw new TypeError(
     `Cannot ${action}: the map's values are not atomic cells (its value codec is "${codec}"; use codecs.atomicInt32, atomicBigInt64, atomicInt32Array or atomicBigInt64Array)`,
   );
 }

@@ -258,8 +258,8 @@ function cellCodec<T>(
     name,
     canonical: false,
     encode: (value: Atomic<T>) => {
-      const cells = storage.prepare(value, "encode");
-      return new Uint8Array(cells.buffer, 0, length * bytes).slice();
+      // prepare() made the cells' own buffer, of exactly their size.
+      return new Uint8Array(storage.prepare(value, "encode").buffer);
     },
     decode: (encoded: Uint8Array) => {
       if (

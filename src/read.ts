@@ -22,13 +22,11 @@ import {
   CELL_SUB,
   CellMethods,
   type CellOperand,
-  type CellValues,
-  notCells,
+  cellsOf,
   runCell,
 } from "./cells.ts";
 import { ReaderLimitError } from "./errors.ts";
 import {
-  E_KEY,
   ENTRY_HEADER_WORDS,
   H_BUFFER_WORDS,
   H_WRITER_CLOSED,
@@ -307,35 +305,50 @@ export class ReadHandleImpl<K, V> extends CellMethods<K, V>
     const state = this.#state;
     const action = "read the map";
     if (state.closed || state.reclaimed) throw unusable(state, action);
+    const prepared = this.#prepareOutside(key, action);
     const context = this.#context;
-    const keys = context.keys;
-    // A user codec encodes the key before the guard.
-    const prepared = keys.runsUserCode ? keys.prepare(key, action) : key;
-    if (keys.runsUserCode && (state.closed || state.reclaimed)) {
-      throw unusable(state, action);
-    }
-    const views = this.#views;
-    const copy = enter(context, views, state, action);
+    const copy = enter(context, this.#views, state, action);
     let found = false;
     state.live[copy]++;
     try {
-      const i32 = views.i32;
-      const table = i32[descriptor(copy, T_OFFSET)];
-      const mask = i32[descriptor(copy, T_MASK)];
-      found = keys.runsUserCode
-        ? keys.find(
-          views,
-          table,
-          mask,
-          2,
-          prepared,
-          keys.hash(prepared, context.seed),
-        ) >= 0
-        : context.view.locate(views, copy, table, mask, key, action) >= 0;
+      found = this.#slotIn(copy, key, prepared, action) >= 0;
     } finally {
       leaveOneShot(context, state, copy);
     }
     return found;
+  }
+
+  /**
+   * The key as a one-shot read looks it up: a user codec encodes it here,
+   * before the guard (and may have closed the handle meanwhile); other
+   * keys are checked inside, by the probe.
+   */
+  #prepareOutside(key: K, action: string): unknown {
+    const keys = this.#context.keys;
+    if (!keys.runsUserCode) return key;
+    const prepared = keys.prepare(key, action);
+    const state = this.#state;
+    if (state.closed || state.reclaimed) throw unusable(state, action);
+    return prepared;
+  }
+
+  /**
+   * Word offset of the slot of `key` (`prepared` by
+   * {@linkcode #prepareOutside}) in entered copy `copy`, or -1.
+   */
+  #slotIn(copy: number, key: K, prepared: unknown, action: string): number {
+    const context = this.#context;
+    const keys = context.keys;
+    const views = this.#views;
+    const i32 = views.i32;
+    const table = i32[descriptor(copy, T_OFFSET)];
+    const mask = i32[descriptor(copy, T_MASK)];
+    if (!keys.runsUserCode) {
+      return context.view.locate(views, copy, table, mask, key, action);
+    }
+    const hash = keys.hash(prepared, context.seed);
+    const slot = keys.find(views, table, mask, 2, prepared, hash);
+    return slot < 0 ? -1 : table + 2 * slot;
   }
 
   /**
@@ -353,42 +366,22 @@ export class ReadHandleImpl<K, V> extends CellMethods<K, V>
     const action = CELL_ACTIONS[op];
     if (state.closed || state.reclaimed) throw unusable(state, action);
     const context = this.#context;
-    const cells = cellsOf(context, action);
+    const cells = cellsOf(context.cells, action, context.valueCodec.name);
     // Operands are checked before the key is looked up: nothing changes.
     const cell = cells.index(index, action);
     const a = cells.first(op, value, action);
     const b = cells.second(op, replacement, action);
-    const keys = context.keys;
-    const prepared = keys.runsUserCode ? keys.prepare(key, action) : key;
-    if (keys.runsUserCode && (state.closed || state.reclaimed)) {
-      throw unusable(state, action);
-    }
+    const prepared = this.#prepareOutside(key, action);
     const views = this.#views;
     const copy = enter(context, views, state, action);
     let result: number | bigint | undefined = undefined;
     state.live[copy]++;
     try {
-      const i32 = views.i32;
-      const table = i32[descriptor(copy, T_OFFSET)];
-      const mask = i32[descriptor(copy, T_MASK)];
-      let at: number;
-      if (keys.runsUserCode) {
-        const slot = keys.find(
-          views,
-          table,
-          mask,
-          2,
-          prepared,
-          keys.hash(prepared, context.seed),
-        );
-        at = slot < 0 ? -1 : table + 2 * slot;
-      } else {
-        at = context.view.locate(views, copy, table, mask, key, action);
-      }
+      const at = this.#slotIn(copy, key, prepared, action);
       if (at >= 0) {
         result = cells.apply(
           views,
-          cells.cellOf(views, keys, views.i32[at + 1], cell),
+          cells.cellOf(views, context.keys, views.i32[at + 1], cell),
           op,
           a,
           b,
@@ -549,16 +542,6 @@ export class ReadHandleImpl<K, V> extends CellMethods<K, V>
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-/** The map's cells, or a `TypeError` for `action` if its values are not cells. */
-export function cellsOf<K, V>(
-  context: MapContext<K, V>,
-  action: string,
-): CellValues<V> {
-  const cells = context.cells;
-  if (cells === null) throw notCells(action, context.valueCodec.name);
-  return cells;
 }
 
 /** `#narrowCell`: the key is absent from the guard's snapshot. */
@@ -758,9 +741,7 @@ class ReadGuardImpl<K, V> extends CellMethods<K, V> implements ReadGuard<K, V> {
     }
     const entry = this.#entryOf(key, CELL_ACTIONS[op]);
     if (entry < 0) return ABSENT_CELL;
-    const views = this.#views;
-    return entry + ENTRY_HEADER_WORDS +
-      context.keys.storedWords(views.i32[entry + E_KEY]);
+    return cells.cellOf(this.#views, context.keys, entry, 0);
   }
 
   /** The word offset of `key`'s entry in this snapshot, or -1. */
@@ -793,7 +774,7 @@ class ReadGuardImpl<K, V> extends CellMethods<K, V> implements ReadGuard<K, V> {
     const action = CELL_ACTIONS[op];
     if (this.#released) this.#check(action);
     const context = this.#context;
-    const cells = cellsOf(context, action);
+    const cells = cellsOf(context.cells, action, context.valueCodec.name);
     // Operands are checked before the key is looked up: nothing changes.
     const cell = cells.index(index, action);
     const a = cells.first(op, value, action);

@@ -11,7 +11,7 @@
 import { type MapContext, TableIterator } from "./context.ts";
 import type { MapViews } from "./layout.ts";
 import { readEntryValue } from "./storage.ts";
-import { CELL_ACTIONS, notCells } from "./cells.ts";
+import { CELL_ACTIONS, cellsOf } from "./cells.ts";
 import type { Store } from "./store.ts";
 import { descriptor } from "./table.ts";
 import { T_MASK, T_OFFSET, T_SIZE } from "./layout.ts";
@@ -188,8 +188,7 @@ export class WriteOps<K, V> {
     const action = CELL_ACTIONS[op];
     this.#host.checkUsable(guard, action);
     const { context, views } = this.#host;
-    const cells = context.cells;
-    if (cells === null) throw notCells(action, context.valueCodec.name);
+    const cells = cellsOf(context.cells, action, context.valueCodec.name);
     const cell = cells.index(index, action);
     const a = cells.first(op, value, action);
     const b = cells.second(op, replacement, action);
