@@ -16,6 +16,7 @@
  */
 
 import { type Atomic, codecs, create, type ReadHandle } from "@x/flashmap";
+import { range, shuffled } from "./map_suite.ts";
 
 /** Operations per iteration, and per guard. */
 const OPS = 64;
@@ -24,21 +25,7 @@ const ENTRIES = 1024;
 /** The small map's entries: few enough that all of them stay in L1. */
 const FEW = 64;
 
-/** A deterministic shuffle (xorshift32), so runs use keys in the same order. */
-function shuffled<T>(items: readonly T[], seed = 0x9e3779b9): T[] {
-  const out = items.slice();
-  let state = seed | 0;
-  for (let i = out.length - 1; i > 0; i--) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    const j = (state >>> 0) % (i + 1);
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
-
-const order = shuffled(Array.from({ length: ENTRIES }, (_, i) => i));
+const order = shuffled(range(0, ENTRIES));
 /** Int32 keys, and the baseline's indexes: the same permutation. */
 const intKeys = Int32Array.from(order);
 /**

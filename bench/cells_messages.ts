@@ -25,6 +25,7 @@
  */
 
 import { type Atomic, codecs, create, type ReadHandle } from "@x/flashmap";
+import { range, shuffled } from "./map_suite.ts";
 import type {
   FlushReply,
   MessagesRequest,
@@ -49,21 +50,7 @@ const PER_ADDER = 64 * 2048;
 /** How long a worker may take to answer before the run fails. */
 const ANSWER_TIMEOUT_MS = 30_000;
 
-/** A deterministic shuffle (xorshift32), so runs use keys in the same order. */
-function shuffled<T>(items: readonly T[], seed = 0x9e3779b9): T[] {
-  const out = items.slice();
-  let state = seed | 0;
-  for (let i = out.length - 1; i > 0; i--) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    const j = (state >>> 0) % (i + 1);
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
-
-const order = shuffled(Array.from({ length: ENTRIES }, (_, i) => i));
+const order = shuffled(range(0, ENTRIES));
 const intKeys = Int32Array.from(order);
 // Parsed, not built: flat strings, as a request handler would have them.
 const stringKeys: string[] = JSON.parse(

@@ -154,6 +154,32 @@ const ADDS_PER_WORKER = 1_000_000;
  */
 const CHECKPOINTS = 32;
 const PUBLISHES_APART = 96;
+/**
+ * The writer's side of a run: publishes `ops` changes of `others` at a
+ * time until `replies` settles (either way, so that it ends even if a
+ * worker fails), at most {@linkcode MAX_PUBLISHES} times, letting worker
+ * messages in every `yieldEvery` publishes. Returns how many it made.
+ */
+async function churn(
+  write: Counters,
+  others: OtherKeys,
+  ops: number,
+  yieldEvery: number,
+  replies: Promise<unknown>,
+): Promise<number> {
+  let finished = false;
+  replies.then(() => finished = true, () => finished = true);
+  let publishes = 0;
+  while (!finished && publishes < MAX_PUBLISHES) {
+    write.update((guard) => others.step(guard, ops), {
+      timeoutMs: DEADLOCK_GUARD_MS,
+    });
+    publishes++;
+    if (publishes % yieldEvery === 0) await yieldToEvents();
+  }
+  return publishes;
+}
+
 /** Bounds the writer's loop: far more publishes than the workers need. */
 const MAX_PUBLISHES = 1_000_000;
 
@@ -168,7 +194,6 @@ Deno.test("atomic cells: 4 workers each add 1 a million times while the writer p
   const { workers } = await startWorkers(COUNTING_WORKERS, read);
   const stop = stopWord();
   try {
-    let finished = false;
     const replies = Promise.all(
       workers.map((worker, i) => {
         worker.post({
@@ -185,18 +210,8 @@ Deno.test("atomic cells: 4 workers each add 1 a million times while the writer p
         return worker.next("count", REPLY_GUARD_MS);
       }),
     );
-    // Settled either way, so the writer's loop ends even if a worker fails.
-    replies.then(() => finished = true, () => finished = true);
-
     const others = new OtherKeys(512, 16_384);
-    let publishes = 0;
-    while (!finished && publishes < MAX_PUBLISHES) {
-      write.update((guard) => others.step(guard, 12), {
-        timeoutMs: DEADLOCK_GUARD_MS,
-      });
-      publishes++;
-      if (publishes % 32 === 0) await yieldToEvents();
-    }
+    const publishes = await churn(write, others, 12, 32, replies);
     const results = await replies;
 
     // Every worker's adds found their key, in order, and spanned publishes.
@@ -271,7 +286,6 @@ Deno.test("atomic cells: a mutual exclusion built on compareExchange holds under
   const { workers } = await startWorkers(LOCK_WORKERS, read);
   const stop = stopWord();
   try {
-    let finished = false;
     const replies = Promise.all(
       workers.map((worker, i) => {
         worker.post({
@@ -284,18 +298,10 @@ Deno.test("atomic cells: a mutual exclusion built on compareExchange holds under
         return worker.next("lock", REPLY_GUARD_MS);
       }),
     );
-    replies.then(() => finished = true, () => finished = true);
     // Meanwhile the writer publishes other keys: the lock's cell is the one
     // cell whichever copy a worker's guard reads.
     const others = new OtherKeys(64, 1_024);
-    let publishes = 0;
-    while (!finished && publishes < MAX_PUBLISHES) {
-      write.update((guard) => others.step(guard, 8), {
-        timeoutMs: DEADLOCK_GUARD_MS,
-      });
-      publishes++;
-      if (publishes % 4 === 0) await yieldToEvents();
-    }
+    await churn(write, others, 8, 4, replies);
     const results = await replies;
     // How often a worker found the lock taken depends on the scheduling:
     // it is not asserted, only named in the messages.
